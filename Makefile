@@ -1,0 +1,129 @@
+# Developer commands for the crm_workflow_automation Odoo 18.0 addon.
+# This repository's root IS the addon. Run `make` (or `make help`) for the list.
+
+SHELL         := /bin/bash
+.SHELLFLAGS   := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.NOTPARALLEL:
+
+ADDON     := crm_workflow_automation
+MODULES   ?= crm,project,$(ADDON)
+PYTHON    ?= python3
+DEMO_DB   ?= cwa_demo
+TEST_DB   ?= cwa_test
+HTTP_PORT ?= 8069
+
+# Odoo and pytest-odoo need the addon folder to be named after the addon, but
+# the checkout may have any name: .build/addons/$(ADDON) links back to the root.
+BUILD        := $(CURDIR)/.build
+BUILD_ADDONS := $(BUILD)/addons
+ADDON_LINK   := $(BUILD_ADDONS)/$(ADDON)
+# Odoo data dir (filestore, sessions) kept inside .build/, not in ~/.local.
+DATA_DIR     := $(BUILD)/data
+
+# Odoo's standard addons (crm, project, ...) sit next to the `odoo` package.
+# Computed once, on first use (importing odoo takes a second), so that
+# `make help` works on a machine without Odoo.
+ODOO_ADDONS = $(eval ODOO_ADDONS := $(shell $(PYTHON) -c 'import odoo, os; print(os.path.realpath(os.path.join(odoo.__path__[0], "..", "addons")))' 2>/dev/null))$(ODOO_ADDONS)
+ADDONS_PATH = $(ODOO_ADDONS),$(BUILD_ADDONS)
+ODOO        = $(PYTHON) -m odoo --addons-path=$(ADDONS_PATH) --data-dir=$(DATA_DIR)
+
+# Python tools needed by test/lint (import names of requirements-dev.txt).
+DEV_MODULES := pytest pytest_odoo websocket freezegun ruff pylint_odoo
+
+.PHONY: help check-env deps chromium link demo test lint clean
+
+## help: list the commands (default)
+help:
+	@echo "Commands for the $(ADDON) addon (Odoo 18.0 Community):"
+	@echo "  make demo       fresh '$(DEMO_DB)' database with crm, project, $(ADDON) and"
+	@echo "                  demo data, then serve Odoo on http://localhost:$(HTTP_PORT) (admin/admin)"
+	@echo "  make test       fresh '$(TEST_DB)' database, then the addon's tests with pytest-odoo"
+	@echo "  make lint       ruff + pylint-odoo"
+	@echo "  make check-env  check that Odoo 18 and PostgreSQL are usable"
+	@echo "  make clean      remove .build/ and drop the $(DEMO_DB) / $(TEST_DB) databases"
+	@echo "Variables: PYTHON=$(PYTHON) DEMO_DB=$(DEMO_DB) TEST_DB=$(TEST_DB) HTTP_PORT=$(HTTP_PORT)"
+
+## check-env: fail early, with a clear message, when Odoo 18 or PostgreSQL is missing
+check-env:
+	@$(PYTHON) -c 'import odoo.release as r, sys; sys.exit(r.version_info[0] != 18)' >/dev/null 2>&1 \
+	  || { echo "ERROR: Odoo 18 is not importable by $(PYTHON): see README 'Get Odoo 18 Community'" >&2; exit 1; }
+	@test -f "$(ODOO_ADDONS)/crm/__manifest__.py" \
+	  || { echo "ERROR: Odoo's standard addons (crm, project) were not found next to the odoo package ($(ODOO_ADDONS)): see README 'Get Odoo 18 Community'" >&2; exit 1; }
+	@command -v psql >/dev/null && command -v dropdb >/dev/null \
+	  || { echo "ERROR: the PostgreSQL client tools (psql, dropdb) are missing: apt-get install -y postgresql-client" >&2; exit 1; }
+	@psql -d postgres -Atqc 'select 1' >/dev/null 2>&1 \
+	  || { echo "ERROR: PostgreSQL is not reachable at 127.0.0.1:5432 (default socket) as role $$(id -un) without password: start it (e.g. 'service postgresql start') and create the role (createuser -s $$(id -un))" >&2; exit 1; }
+
+## deps: install the Python dev tools of requirements-dev.txt, only if one is missing
+deps:
+	@$(PYTHON) -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' $(DEV_MODULES) \
+	  || { echo ">> Installing requirements-dev.txt"; \
+	       PIP_ROOT_USER_ACTION=ignore PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q -r requirements-dev.txt; }
+
+## chromium: install a headless browser for Odoo's browser tests (tours), only if missing
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+	  || { echo ">> Installing chromium"; apt-get update -qq \
+	       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## link: (re)create .build/addons/$(ADDON) -> repository root
+link:
+	@mkdir -p $(BUILD_ADDONS) $(DATA_DIR)
+	@ln -sfn ../.. $(ADDON_LINK)
+
+# $(call fresh_db,DB): drop DB (and its filestore), then create it with
+# $(MODULES) and demo data. Fails, printing the log, on any install error.
+define fresh_db
+	@echo ">> Creating database $(1) with $(MODULES) + demo data (log: .build/install-$(1).log)"
+	@dropdb --if-exists --force $(1)
+	@rm -rf $(DATA_DIR)/filestore/$(1)
+	@log=$(BUILD)/install-$(1).log; rm -f $$log; \
+	if ! $(ODOO) -d $(1) -i $(MODULES) --stop-after-init --logfile=$$log \
+	   || grep -qE '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' $$log \
+	   || [ "$$(psql -d $(1) -Atqc "select state from ir_module_module where name = '$(ADDON)'")" != installed ]; then \
+	  echo "ERROR: installing $(MODULES) into $(1) failed. Errors, then the end of $$log:" >&2; \
+	  grep -E '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' $$log | head -n 20 >&2 || true; \
+	  echo "-----" >&2; tail -n 40 $$log >&2; exit 1; \
+	fi
+endef
+
+## demo: fresh demo database, then serve Odoo in the foreground (Ctrl+C to stop)
+demo: check-env link
+	$(call fresh_db,$(DEMO_DB))
+	@echo ">> Odoo on http://localhost:$(HTTP_PORT) - database $(DEMO_DB), login admin / password admin (Ctrl+C to stop)"
+	@$(ODOO) -d $(DEMO_DB) --db-filter='^$(DEMO_DB)$$' --http-port=$(HTTP_PORT)
+
+## test: fresh test database, then the addon's tests with pytest-odoo (HTTP server on)
+# --rootdir keeps pytest on the symlinked path, so that test modules are named
+# odoo.addons.$(ADDON).tests.* whatever the checkout folder is called.
+# The log-handler hides the spurious "Importing test framework" ERROR (with a
+# stack) that Odoo 18 logs when pytest-odoo imports odoo.tests.
+test: check-env deps chromium link
+	$(call fresh_db,$(TEST_DB))
+	@echo ">> Running the tests of $(ADDON) with pytest-odoo on $(TEST_DB)"
+	@$(PYTHON) -m pytest -p no:cacheprovider --rootdir=$(BUILD_ADDONS) \
+	  --odoo-database=$(TEST_DB) --odoo-addons-path=$(ADDONS_PATH) \
+	  --odoo-extra=data-dir=$(DATA_DIR) --odoo-extra=log-handler=odoo.tests.common:CRITICAL \
+	  --odoo-http --odoo-log-level=warn \
+	  $(ADDON_LINK)/tests
+
+## lint: ruff on the repository, pylint + pylint-odoo on the addon
+# (pylint runs from .build/addons so that the module is named $(ADDON))
+lint: deps link
+	@rc=0; \
+	echo ">> ruff check ."; \
+	$(PYTHON) -m ruff check . || rc=1; \
+	echo ">> pylint (pylint-odoo) on $(ADDON)"; \
+	if [ -z "$$(find . -path ./.build -prune -o -path ./.git -prune -o -name '*.py' -print -quit)" ]; then \
+	  echo "no Python file yet: skipped"; \
+	else \
+	  (cd $(BUILD_ADDONS) && $(PYTHON) -m pylint --rcfile=$(CURDIR)/.pylintrc $(ADDON)) || rc=1; \
+	fi; \
+	exit $$rc
+
+## clean: remove .build/ (addon link, Odoo data, logs) and drop both databases
+clean:
+	-@dropdb --if-exists --force $(DEMO_DB) 2>/dev/null
+	-@dropdb --if-exists --force $(TEST_DB) 2>/dev/null
+	rm -rf $(BUILD)

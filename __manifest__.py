@@ -1,0 +1,27 @@
+{
+    "name": "CRM Workflow Automation",
+    "version": "18.0.1.0.0",
+    "category": "Sales/CRM",
+    "summary": "Pipeline workflows: when a deal or project moves, assign, schedule, e-mail and more",
+    "author": "crm_workflow_automation developers",
+    "license": "LGPL-3",
+    "depends": ["crm", "project"],
+    "data": [
+        "security/workflow_automation_security.xml",
+        "security/ir.model.access.csv",
+        "views/workflow_automation_run_views.xml",
+        "views/workflow_automation_trigger_views.xml",
+        "views/workflow_automation_views.xml",
+        "views/workflow_automation_menus.xml",
+    ],
+    "demo": [
+        "demo/workflow_automation_demo.xml",
+    ],
+    "assets": {
+        "web.assets_tests": [
+            "crm_workflow_automation/static/tests/tours/*.js",
+        ],
+    },
+    "installable": True,
+    "application": False,
+}

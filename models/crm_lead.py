@@ -1,0 +1,56 @@
+from odoo import models
+
+OUTCOME_EVENTS = ("won", "lost", "restored")
+
+
+class CrmLead(models.Model):
+    _name = "crm.lead"
+    # The mixin first, so that its hook wraps the whole of crm.lead's create and write.
+    _inherit = ["workflow.automation.mixin", "crm.lead"]
+
+    def _workflow_scope_value(self):
+        return self.team_id.id
+
+    def _workflow_event_fields(self):
+        outcome_fields = {"stage_id", "active", "probability"}
+        return dict(super()._workflow_event_fields(), **dict.fromkeys(OUTCOME_EVENTS, outcome_fields))
+
+    def _workflow_outcome(self):
+        """won, lost (archived at 0%, as Odoo's "Lost" filter), archived or open."""
+        self.ensure_one()
+        if not self.active:
+            return "lost" if not self.probability else "archived"
+        return "won" if self.stage_id.is_won else "open"
+
+    def _workflow_snapshot(self, events):
+        snapshot = super()._workflow_snapshot(events)
+        if not set(events).isdisjoint(OUTCOME_EVENTS):
+            for record in self.sudo():
+                snapshot[record.id]["outcome"] = record._workflow_outcome()
+        return snapshot
+
+    def _workflow_changed(self, event, before):
+        if event not in OUTCOME_EVENTS:
+            return super()._workflow_changed(event, before)
+        if event == "restored":
+            # unarchived, or reopened: a lost or won deal back in the open pipeline
+            return self.sudo().filtered(
+                lambda r: before[r.id]["outcome"] != "open" and r._workflow_outcome() == "open"
+            )
+        return self.sudo().filtered(
+            lambda r: before[r.id]["outcome"] != event and r._workflow_outcome() == event
+        )
+
+    # Marking won, lost or restoring is several writes: fire once they are all done.
+
+    def action_set_won(self):
+        with self._workflow_deferred():
+            return super().action_set_won()
+
+    def action_set_lost(self, **additional_values):
+        with self._workflow_deferred():
+            return super().action_set_lost(**additional_values)
+
+    def toggle_active(self):
+        with self._workflow_deferred():
+            return super().toggle_active()

@@ -1,0 +1,162 @@
+from collections import defaultdict, namedtuple
+
+from odoo import _, api, fields, models, tools
+from odoo.exceptions import UserError
+
+# What the engine needs to know about a trigger without reading it: cached per
+# registry, so a write that matches no trigger costs no SQL query.
+TriggerSpec = namedtuple(
+    "TriggerSpec",
+    "id rank workflow_id company_id scope_ids from_stage_id to_stage_id",
+)
+
+TARGET_MODELS = [
+    ("crm.lead", "Opportunities and leads"),
+    ("project.project", "Projects"),
+]
+
+
+class WorkflowAutomation(models.Model):
+    _name = "workflow.automation"
+    _description = "Workflow Automation"
+    _inherit = ["mail.thread"]
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, translate=True, tracking=True)
+    description = fields.Text(translate=True)
+    active = fields.Boolean(
+        string="On",
+        default=False,
+        tracking=True,
+        help="Only switched-on workflows fire. A switched-on workflow cannot be edited.",
+    )
+    sequence = fields.Integer(default=10)
+    target = fields.Selection(
+        TARGET_MODELS,
+        required=True,
+        default="crm.lead",
+        tracking=True,
+        help="The records this workflow watches.",
+    )
+    team_ids = fields.Many2many(
+        "crm.team",
+        string="Pipelines",
+        help="Pipelines whose opportunities fire this workflow. Leave empty for all pipelines.",
+    )
+    project_ids = fields.Many2many(
+        "project.project",
+        string="Projects",
+        help="Projects that fire this workflow. Leave empty for all projects.",
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        default=lambda self: self.env.company,
+        help="The workflow acts only on records of this company (or of no company).",
+    )
+    trigger_ids = fields.One2many("workflow.automation.trigger", "workflow_id", string="Triggers", copy=True)
+    run_ids = fields.One2many("workflow.automation.run", "workflow_id", string="Runs")
+    run_count = fields.Integer(compute="_compute_run_count", string="Runs count")
+
+    @api.depends("run_ids")
+    def _compute_run_count(self):
+        counts = dict(
+            self.env["workflow.automation.run"]._read_group(
+                [("workflow_id", "in", self.ids)], ["workflow_id"], ["__count"]
+            )
+        )
+        for workflow in self:
+            workflow.run_count = counts.get(workflow, 0)
+
+    # ------------------------------------------------------------------
+    # Switched-on workflows are locked
+    # ------------------------------------------------------------------
+
+    def _fields_editable_while_on(self):
+        """Switching off, reordering and the chatter stay possible on a live workflow."""
+        return {"active", "sequence"} | set(self.env["mail.thread"]._fields)
+
+    def _check_editable(self):
+        live = self.filtered("active")
+        if live:
+            raise UserError(
+                _(
+                    "The workflow “%(name)s” is switched on: switch it off first, then edit it.",
+                    name=live[0].display_name,
+                )
+            )
+
+    def write(self, vals):
+        if set(vals) - self._fields_editable_while_on() and vals.get("active", True):
+            self._check_editable()
+        result = super().write(vals)
+        if set(vals) - set(self.env["mail.thread"]._fields):
+            self.env.registry.clear_cache()
+        return result
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        workflows = super().create(vals_list)
+        self.env.registry.clear_cache()
+        return workflows
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_switched_on(self):
+        self._check_editable()
+
+    def unlink(self):
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result
+
+    def copy_data(self, default=None):
+        vals_list = super().copy_data(default=default)
+        return [dict(vals, name=_("%s (copy)", workflow.name), active=False)
+                for workflow, vals in zip(self, vals_list, strict=True)]
+
+    # ------------------------------------------------------------------
+    # The trigger index (DESIGN.md principle 2)
+    # ------------------------------------------------------------------
+
+    @api.model
+    @tools.ormcache("model_name")
+    def _get_trigger_index(self, model_name):
+        """Return ``{event: (TriggerSpec, ...)}`` for the switched-on workflows of a model.
+
+        The result holds only ids and plain values, never records, so it can live in the
+        registry cache; any change to a workflow, trigger or action clears that cache.
+        """
+        triggers = self.env["workflow.automation.trigger"].sudo().search(
+            [("workflow_id.active", "=", True), ("workflow_id.target", "=", model_name)],
+            order="workflow_sequence, workflow_id, sequence, id",
+        )
+        index = defaultdict(list)
+        for rank, trigger in enumerate(triggers):
+            index[trigger.kind].append(trigger._get_spec(rank))
+        return {event: tuple(specs) for event, specs in index.items()}
+
+    # ------------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------------
+
+    def action_open_runs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_workflow_automation.workflow_automation_run_action"
+        )
+        action["domain"] = [("workflow_id", "=", self.id)]
+        action["context"] = {"default_workflow_id": self.id}
+        return action
+
+    def _notify_failure(self, action, error, count):
+        """Tell the workflow's followers that an action failed (once per failing batch)."""
+        for workflow in self:
+            workflow.message_post(
+                body=_(
+                    "The action “%(action)s” failed on %(count)s record(s): %(error)s",
+                    action=action.display_name,
+                    count=count,
+                    error=error,
+                ),
+                subtype_xmlid="mail.mt_comment",
+            )

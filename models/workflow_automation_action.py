@@ -1,0 +1,271 @@
+import logging
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import Command, _, api, fields, models, tools
+from odoo.exceptions import ValidationError
+
+_logger = logging.getLogger(__name__)
+
+# kind -> the targets it is offered for
+ACTION_KINDS = {
+    "assign_user": ("crm.lead", "project.project"),
+    "assign_team": ("crm.lead",),
+    "activity": ("crm.lead", "project.project"),
+    "email": ("crm.lead", "project.project"),
+    "note": ("crm.lead", "project.project"),
+    "add_tags": ("crm.lead", "project.project"),
+    "remove_tags": ("crm.lead", "project.project"),
+    "set_stage": ("crm.lead", "project.project"),
+    "mark_won": ("crm.lead",),
+    "mark_lost": ("crm.lead",),
+}
+
+# kind -> the parameter fields it cannot do without (per target where they differ)
+REQUIRED_PARAMETERS = {
+    "assign_user": {"crm.lead": "user_id", "project.project": "user_id"},
+    "assign_team": {"crm.lead": "team_id"},
+    "activity": {"crm.lead": "activity_type_id", "project.project": "activity_type_id"},
+    "email": {"crm.lead": "mail_template_id", "project.project": "mail_template_id"},
+    "note": {"crm.lead": "note_body", "project.project": "note_body"},
+    "add_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
+    "remove_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
+    "set_stage": {"crm.lead": "stage_id", "project.project": "project_stage_id"},
+}
+
+
+class WorkflowAutomationAction(models.Model):
+    _name = "workflow.automation.action"
+    _inherit = ["workflow.automation.component"]
+    _description = "Workflow Automation Action"
+    _order = "sequence, id"
+
+    trigger_id = fields.Many2one("workflow.automation.trigger", required=True, ondelete="cascade", index=True)
+    workflow_id = fields.Many2one(related="trigger_id.workflow_id", store=True, index=True)
+    target = fields.Selection(related="trigger_id.workflow_id.target")
+    sequence = fields.Integer(default=10)
+    kind = fields.Selection(
+        [
+            ("assign_user", "Assign to a user"),
+            ("assign_team", "Assign to a sales team"),
+            ("activity", "Schedule an activity"),
+            ("email", "Send an e-mail"),
+            ("note", "Post an internal note"),
+            ("add_tags", "Add tags"),
+            ("remove_tags", "Remove tags"),
+            ("set_stage", "Move to a stage"),
+            ("mark_won", "Mark as won"),
+            ("mark_lost", "Mark as lost"),
+        ],
+        string="Action",
+        required=True,
+    )
+    # Assign
+    user_id = fields.Many2one("res.users", ondelete="restrict")
+    team_id = fields.Many2one("crm.team", string="Sales team", ondelete="restrict")
+    # Activity
+    activity_type_id = fields.Many2one("mail.activity.type", ondelete="restrict")
+    activity_summary = fields.Char(
+        string="Summary", translate=True, help="Accepts placeholders such as {{ object.name }}."
+    )
+    activity_note = fields.Text(string="Note", translate=True, help="Accepts placeholders such as {{ object.name }}.")
+    activity_deadline = fields.Integer(string="Deadline after", help="Deadline counted from the trigger.")
+    activity_deadline_unit = fields.Selection(
+        [("days", "Days"), ("weeks", "Weeks")], string="Deadline unit", default="days", required=True
+    )
+    activity_user_mode = fields.Selection(
+        [("owner", "Record owner"), ("user", "Chosen user")],
+        string="Responsible",
+        default="owner",
+        required=True,
+        help="The owner is the salesperson (opportunities) or the project manager (projects); "
+        "a record without one gets the user who triggered the workflow.",
+    )
+    activity_user_id = fields.Many2one("res.users", string="Responsible user", ondelete="restrict")
+    # E-mail
+    mail_template_id = fields.Many2one(
+        "mail.template", string="E-mail template", ondelete="restrict", domain="[('model', '=', target)]"
+    )
+    email_from_mode = fields.Selection(
+        [("user", "The user who triggered"), ("fixed", "A fixed address")],
+        string="Send as",
+        default="user",
+        required=True,
+    )
+    email_from = fields.Char(string="Sender address", help="For example a shared mailbox: Sales <sales@example.com>")
+    # Note
+    note_body = fields.Text(string="Note text", translate=True, help="Accepts placeholders such as {{ object.name }}.")
+    # Tags
+    tag_ids = fields.Many2many("crm.tag", string="Tags")
+    project_tag_ids = fields.Many2many("project.tags", string="Project tags")
+    # Stage and outcome
+    stage_id = fields.Many2one("crm.stage", ondelete="restrict")
+    project_stage_id = fields.Many2one("project.project.stage", string="Project stage", ondelete="restrict")
+    lost_reason_id = fields.Many2one("crm.lost.reason", string="Lost reason", ondelete="restrict")
+
+    @api.depends("kind")
+    def _compute_display_name(self):
+        kinds = dict(self._fields["kind"]._description_selection(self.env))
+        for action in self:
+            action.display_name = kinds.get(action.kind, "")
+
+    # ------------------------------------------------------------------
+    # Validation
+    # ------------------------------------------------------------------
+
+    def _raise_invalid(self, field_name, message):
+        raise ValidationError(
+            _(
+                "Workflow “%(workflow)s”, action “%(action)s”, field “%(field)s”: %(message)s",
+                workflow=self.workflow_id.display_name,
+                action=self.display_name,
+                field=self._fields[field_name]._description_string(self.env),
+                message=message,
+            )
+        )
+
+    @api.constrains(
+        "kind", "trigger_id", "user_id", "team_id", "activity_type_id", "mail_template_id",
+        "note_body", "tag_ids", "project_tag_ids", "stage_id", "project_stage_id",
+    )
+    def _check_parameters(self):
+        for action in self:
+            target = action.workflow_id.target
+            if target not in ACTION_KINDS[action.kind]:
+                action._raise_invalid("kind", _("this action is not available for this target."))
+            required = REQUIRED_PARAMETERS.get(action.kind, {}).get(target)
+            if required and not action[required]:
+                action._raise_invalid(required, _("this action needs a value here."))
+            if action.mail_template_id and action.mail_template_id.model != target:
+                action._raise_invalid("mail_template_id", _("the template is made for another model."))
+            if action.kind == "set_stage" and target == "crm.lead":
+                action._check_stage_in_scope()
+
+    def _check_stage_in_scope(self):
+        teams = self.workflow_id.team_ids
+        if self.stage_id.team_id and teams and self.stage_id.team_id not in teams:
+            self._raise_invalid(
+                "stage_id",
+                _(
+                    "the stage “%(stage)s” belongs to the pipeline “%(team)s”, "
+                    "which is not in this workflow's pipelines.",
+                    stage=self.stage_id.name,
+                    team=self.stage_id.team_id.name,
+                ),
+            )
+
+    @api.constrains("activity_deadline")
+    def _check_activity_deadline(self):
+        for action in self.filtered(lambda a: a.activity_deadline < 0):
+            action._raise_invalid("activity_deadline", _("the deadline cannot be negative."))
+
+    @api.constrains("email_from_mode", "email_from")
+    def _check_email_from(self):
+        for action in self.filtered(lambda a: a.kind == "email" and a.email_from_mode == "fixed"):
+            if not tools.email_normalize(action.email_from or ""):
+                action._raise_invalid("email_from", _("enter a valid e-mail address."))
+
+    # ------------------------------------------------------------------
+    # Execution (DESIGN.md principles 3 and 4)
+    # ------------------------------------------------------------------
+
+    def _execute_safely(self, records):
+        """Run on the batch in a savepoint; on failure, isolate the failing records.
+
+        Return ``{record id: error text}`` for the records the action failed on.
+        """
+        self.ensure_one()
+        error = self._execute_in_savepoint(records)
+        if not error:
+            return {}
+        if len(records) > 1:
+            errors = {}
+            for record in records:
+                record_error = self._execute_in_savepoint(record)
+                if record_error:
+                    errors[record.id] = record_error
+        else:
+            errors = {records.id: error}
+        if errors:
+            self.workflow_id._notify_failure(self, next(iter(errors.values())), len(errors))
+        return errors
+
+    def _execute_in_savepoint(self, records):
+        try:
+            with self.env.cr.savepoint():
+                getattr(self, f"_execute_{self.kind}")(records)
+        except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
+            _logger.warning("Workflow action %s failed on %s: %s", self.id, records, error)
+            return str(error) or error.__class__.__name__
+        return None
+
+    def _render(self, template_src, records):
+        """Render ``{{ object.field }}`` placeholders with Odoo's sandboxed inline templates."""
+        return self.env["mail.render.mixin"]._render_template(
+            template_src, records._name, records.ids, engine="inline_template"
+        )
+
+    def _tags_field_value(self, command):
+        tags = self.tag_ids if self.target == "crm.lead" else self.project_tag_ids
+        return {"tag_ids": [command(tag.id) for tag in tags]}
+
+    def _execute_assign_user(self, records):
+        records.write({"user_id": self.user_id.id})
+
+    def _execute_assign_team(self, records):
+        records.write({"team_id": self.team_id.id})
+
+    def _execute_add_tags(self, records):
+        records.write(self._tags_field_value(Command.link))
+
+    def _execute_remove_tags(self, records):
+        records.write(self._tags_field_value(Command.unlink))
+
+    def _execute_set_stage(self, records):
+        stage = self.stage_id if self.target == "crm.lead" else self.project_stage_id
+        records.write({"stage_id": stage.id})
+
+    def _execute_mark_won(self, records):
+        records.action_set_won()
+
+    def _execute_mark_lost(self, records):
+        records.action_set_lost(lost_reason_id=self.lost_reason_id.id)
+
+    def _execute_note(self, records):
+        bodies = self._render(self.note_body, records)
+        for record in records:
+            record.message_post(body=bodies[record.id], subtype_xmlid="mail.mt_note")
+
+    def _execute_activity(self, records):
+        summaries = self._render(self.activity_summary or "", records)
+        notes = self._render(self.activity_note or "", records)
+        deadline = fields.Date.context_today(self) + relativedelta(
+            **{self.activity_deadline_unit: self.activity_deadline}
+        )
+        model_id = self.env["ir.model"]._get_id(records._name)
+        self.env["mail.activity"].create([
+            {
+                "res_model_id": model_id,
+                "res_id": record.id,
+                "activity_type_id": self.activity_type_id.id,
+                "summary": summaries[record.id],
+                "note": notes[record.id],
+                "date_deadline": deadline,
+                "user_id": self._activity_responsible(record).id,
+            }
+            for record in records
+        ])
+
+    def _activity_responsible(self, record):
+        if self.activity_user_mode == "user" and self.activity_user_id:
+            return self.activity_user_id
+        return record.user_id or self.env.user
+
+    def _execute_email(self, records):
+        sender = {"email_from": self.email_from} if self.email_from_mode == "fixed" else {}
+        records.with_context(mail_create_nosubscribe=True).message_post_with_source(
+            self.mail_template_id,
+            message_type="auto_comment",
+            subtype_xmlid="mail.mt_comment",
+            **sender,
+        )

@@ -1,0 +1,166 @@
+from collections import defaultdict
+from contextlib import contextmanager
+
+from odoo import api, models
+
+DEPTH_CONTEXT_KEY = "workflow_automation_depth"
+# Workflows whose actions fire other workflows stop after this many links (DESIGN.md #5).
+MAX_DEPTH = 5
+FIRED_KEY = "workflow_automation.fired"
+DEFERRED_KEY = "workflow_automation.deferred"
+
+
+class WorkflowAutomationMixin(models.AbstractModel):
+    """Fire workflows from create and write. A model opts in by inheriting this mixin.
+
+    The hook costs a dictionary lookup when no switched-on trigger watches the written
+    fields. Otherwise it reads, before ``super()``, the few fields the events need for
+    the whole batch, then derives the events per record and runs the matching triggers
+    once per batch.
+    """
+
+    _name = "workflow.automation.mixin"
+    _description = "Workflow Automation Mixin"
+
+    # ------------------------------------------------------------------
+    # What a model tells the engine (override in the model's own file)
+    # ------------------------------------------------------------------
+
+    def _workflow_scope_value(self):
+        """The id the workflow's scope is compared with (a pipeline, a project, ...)."""
+        raise NotImplementedError
+
+    def _workflow_event_fields(self):
+        """Return ``{event: fields whose write may cause it}``."""
+        return {"stage_reached": {"stage_id"}, "stage_changed": {"stage_id"}}
+
+    def _workflow_snapshot(self, events):
+        """The values ``events`` are derived from, read for the whole batch at once."""
+        return {record.id: {"stage_id": record.stage_id.id} for record in self.sudo()}
+
+    def _workflow_changed(self, event, before):
+        """Return the records of ``self`` on which ``event`` happened since ``before``."""
+        records = self.sudo()
+        if event in ("stage_reached", "stage_changed"):
+            return records.filtered(lambda r: r.stage_id.id != before[r.id]["stage_id"])
+        raise NotImplementedError(event)
+
+    # ------------------------------------------------------------------
+    # The hooks
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        records = super().create(vals_list)
+        index = self.env["workflow.automation"]._get_trigger_index(self._name)
+        if index.keys() & {"create", "stage_reached"}:
+            matches = records._workflow_match(index.get("create", ()), records.sudo())
+            reached = records.sudo().filtered("stage_id")
+            matches += records._workflow_match(index.get("stage_reached", ()), reached)
+            records._workflow_run_matches(matches)
+        return records
+
+    def write(self, vals):
+        events = self._workflow_events_for(vals)
+        if not events:
+            return super().write(vals)
+        before = self._workflow_snapshot(events)
+        result = super().write(vals)
+        index = self.env["workflow.automation"]._get_trigger_index(self._name)
+        matches = []
+        for event in events:
+            changed = self._workflow_changed(event, before)
+            if changed:
+                matches += self._workflow_match(index[event], changed, before)
+        self._workflow_run_matches(matches)
+        return result
+
+    def _workflow_events_for(self, vals):
+        """The watched events that writing ``vals`` may cause (no SQL query)."""
+        if not self:
+            return []
+        index = self.env["workflow.automation"]._get_trigger_index(self._name)
+        if not index:
+            return []
+        return [
+            event
+            for event, field_names in self._workflow_event_fields().items()
+            if event in index and not field_names.isdisjoint(vals)
+        ]
+
+    # ------------------------------------------------------------------
+    # Matching: scope, company and stages, in Python on cached values
+    # ------------------------------------------------------------------
+
+    def _workflow_match(self, specs, changed, before=None):
+        """Return ``[(spec, records)]`` for the triggers whose scope and stages match."""
+        if not specs or not changed:
+            return []
+        by_scope = defaultdict(list)
+        for record in changed:
+            by_scope[record._workflow_scope_value()].append(record.id)
+        matches = []
+        for spec in specs:
+            if spec.scope_ids is None:
+                ids = changed.ids
+            else:
+                ids = [rid for scope in spec.scope_ids for rid in by_scope.get(scope, ())]
+            if not ids:
+                continue
+            records = changed.browse(ids).filtered(
+                lambda r, spec=spec: r.company_id.id in (False, spec.company_id)
+                and (not spec.to_stage_id or r.stage_id.id == spec.to_stage_id)
+                and (not spec.from_stage_id or before[r.id]["stage_id"] == spec.from_stage_id)
+            )
+            if records:
+                matches.append((spec, records))
+        return matches
+
+    # ------------------------------------------------------------------
+    # Running: conditions on the batch, then the actions
+    # ------------------------------------------------------------------
+
+    @contextmanager
+    def _workflow_deferred(self):
+        """Hold the triggers fired inside the block until it ends.
+
+        For methods made of several writes (marking lost archives, then sets the
+        reason), so that conditions see the final values.
+        """
+        data = self.env.cr.postcommit.data
+        if DEFERRED_KEY in data:
+            yield
+            return
+        queue = data[DEFERRED_KEY] = []
+        try:
+            yield
+        finally:
+            del data[DEFERRED_KEY]
+        self._workflow_run_matches(queue)
+
+    def _workflow_run_matches(self, matches):
+        if not matches:
+            return
+        deferred = self.env.cr.postcommit.data.get(DEFERRED_KEY)
+        if deferred is not None:
+            deferred += matches
+            return
+        fired = self.env.cr.postcommit.data.setdefault(FIRED_KEY, set())
+        depth = self.env.context.get(DEPTH_CONTEXT_KEY, 0)
+        user = self.env.user
+        Trigger = self.env["workflow.automation.trigger"].sudo()
+        run_vals = []
+        for spec, records in sorted(matches, key=lambda match: match[0].rank):
+            records = records.filtered(lambda r, spec=spec: (spec.id, r.id) not in fired)
+            trigger = Trigger.browse(spec.id)
+            records = trigger._filter_condition(records) if records else records
+            if not records:
+                continue
+            fired.update((spec.id, record_id) for record_id in records.ids)
+            if depth >= MAX_DEPTH:
+                run_vals += trigger._prepare_stopped_run_vals(records, user, MAX_DEPTH)
+                continue
+            actors = records.with_context(**{DEPTH_CONTEXT_KEY: depth + 1}).with_company(spec.company_id)
+            run_vals += trigger._execute(actors, user)
+        if run_vals:
+            self.env["workflow.automation.run"].sudo().create(run_vals)

@@ -1,0 +1,4 @@
+from . import test_actions
+from . import test_engine
+from . import test_triggers
+from . import test_workflow

@@ -1,0 +1,189 @@
+import re
+
+from odoo.tests import tagged
+
+from .common import WorkflowAutomationCase
+
+
+@tagged("post_install", "-at_install")
+class TestEngine(WorkflowAutomationCase):
+    def test_batch_of_500_mixed_leads_fires_only_on_matching_ones(self):
+        # 5 groups of 100: only pipeline A's leads that change stage fire
+        in_scope = self.create_leads(100, team=self.team_a, stage=self.stage_new) | self.create_leads(
+            100, team=self.team_a, stage=self.stage_qualified
+        )
+        leads = (
+            in_scope
+            | self.create_leads(100, team=self.team_a, stage=self.stage_proposition)
+            | self.create_leads(100, team=self.team_b, stage=self.stage_new)
+            | self.create_leads(100, team=self.team_b, stage=self.stage_qualified)
+        )
+        workflow = self.create_stage_workflow(
+            self.stage_proposition, [{"kind": "assign_user", "user_id": self.owner.id}]
+        )
+        self.env.invalidate_all()
+        with self.capture_queries() as queries:
+            leads.write({"stage_id": self.stage_proposition.id})
+
+        self.assertEqual(in_scope.user_id, self.owner)
+        self.assertNotIn(self.owner, (leads - in_scope).user_id)
+        runs = self.runs(workflow)
+        self.assertEqual(len(runs), 200)
+        self.assertEqual(set(runs.mapped("res_id")), set(in_scope.ids))
+        self.assertEqual(set(runs.mapped("state")), {"done"})
+        # "assign user" is one write for the whole batch, not one per lead: Odoo flushes
+        # it in statements of 100 rows, so 200 leads take 2 UPDATE statements, not 200.
+        user_updates = [q for q in queries if re.search(r'UPDATE\s+"crm_lead"\s+SET.*"user_id"', q, re.S)]
+        self.assertEqual(len(user_updates), 2, user_updates)
+
+    def test_single_drag_records_run_with_triggering_user(self):
+        workflow = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id}]
+        )
+        lead = self.create_leads()
+        lead.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
+        self.assertEqual(lead.user_id, self.owner)
+        run = self.runs(workflow)
+        self.assertEqual(run.user_id, self.salesman)
+        self.assertEqual(run.record_ref, lead)
+        self.assertEqual(run.state, "done")
+
+    def assert_no_extra_query(self, write, create_workflows):
+        """``write`` costs as many queries with ``create_workflows`` done as without.
+
+        Each count follows a warm-up write, so that both run with warm registry caches.
+        """
+        leads = self.create_leads(4)
+        write(leads[0])
+        baseline = self.count_queries(lambda: write(leads[1]))
+        create_workflows()
+        write(leads[2])
+        self.assertEqual(self.count_queries(lambda: write(leads[3])), baseline)
+
+    def test_write_matching_nothing_adds_no_query(self):
+        def move(lead):
+            lead.invalidate_recordset()
+            lead.write({"stage_id": self.stage_qualified.id})
+
+        def create_workflows():
+            # switched-on workflows watching stages, none in this lead's pipeline
+            for stage in (self.stage_qualified, self.stage_proposition, self.stage_won):
+                self.create_stage_workflow(stage, [{"kind": "add_tags", "tag_ids": [self.tag.id]}],
+                                           teams=self.team_b)
+
+        self.assert_no_extra_query(move, create_workflows)
+
+    def test_write_of_unwatched_field_adds_no_query(self):
+        self.assert_no_extra_query(
+            lambda lead: lead.write({"description": f"Lead {lead.id}"}),
+            lambda: self.create_stage_workflow(
+                self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id}]
+            ),
+        )
+
+    def test_failing_action_keeps_the_stage_change_and_logs_a_failed_run(self):
+        other_company = self.env["res.company"].create({"name": "Other Co"})
+        foreign_team = self.env["crm.team"].create({"name": "Foreign", "company_id": other_company.id})
+        workflow = self.create_stage_workflow(
+            self.stage_qualified,
+            [
+                {"kind": "assign_team", "team_id": foreign_team.id},  # incompatible company: fails
+                {"kind": "note", "note_body": "after the failure"},
+            ],
+        )
+        workflow.message_subscribe(partner_ids=self.owner.partner_id.ids)
+        lead = self.create_leads(company_id=self.company.id)
+        lead.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
+
+        self.assertEqual(lead.stage_id, self.stage_qualified, "the user's change is kept")
+        self.assertEqual(lead.team_id, self.team_a)
+        failed = self.runs(workflow, "failed")
+        self.assertEqual(len(failed), 1)
+        self.assertIn("compan", failed.message.lower())
+        skipped = self.runs(workflow, "skipped")
+        self.assertEqual(skipped.message, "An earlier action of this trigger failed.")
+        self.assertFalse(lead.message_ids.filtered(lambda m: "after the failure" in (m.body or "")))
+        notification = workflow.message_ids.filtered(lambda m: "failed" in (m.body or ""))
+        self.assertEqual(len(notification), 1)
+        self.assertIn(self.owner.partner_id, notification.notified_partner_ids)
+
+    def test_batch_failure_is_isolated_to_the_failing_records(self):
+        workflow = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "note", "note_body": "{{ 10 / object.expected_revenue }}"}]
+        )
+        good = self.create_leads(2, expected_revenue=5)
+        bad = self.create_leads(1, expected_revenue=0)  # division by zero when rendering
+        (good | bad).write({"stage_id": self.stage_qualified.id})
+        self.assertEqual(self.runs(workflow, "done").mapped("res_id"), sorted(good.ids, reverse=True))
+        self.assertEqual(self.runs(workflow, "failed").res_id, bad.id)
+        self.assertIn("2.0", good[0].message_ids[0].body)
+
+    def test_two_workflows_triggering_each_other_stop(self):
+        ping = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "set_stage", "stage_id": self.stage_proposition.id}], name="Ping"
+        )
+        pong = self.create_stage_workflow(
+            self.stage_proposition, [{"kind": "set_stage", "stage_id": self.stage_qualified.id}], name="Pong"
+        )
+        lead = self.create_leads()
+        lead.write({"stage_id": self.stage_qualified.id})
+        # each (trigger, record) pair fires once per transaction
+        self.assertEqual(len(self.runs(ping)), 1)
+        self.assertEqual(len(self.runs(pong)), 1)
+        self.assertEqual(lead.stage_id, self.stage_qualified)
+
+    def test_long_chain_is_cut_at_the_depth_limit(self):
+        stages = self.env["crm.stage"].create([{"name": f"Step {i}", "sequence": 100 + i} for i in range(8)])
+        workflows = [
+            self.create_stage_workflow(stage, [{"kind": "set_stage", "stage_id": next_stage.id}], name=stage.name)
+            for stage, next_stage in zip(stages[:-1], stages[1:], strict=True)
+        ]
+        lead = self.create_leads()
+        lead.write({"stage_id": stages[0].id})
+        # depth 0..4 run; the sixth link is stopped with a run saying so
+        self.assertEqual(lead.stage_id, stages[5])
+        stopped = self.runs(workflows[5])
+        self.assertEqual(stopped.state, "skipped")
+        self.assertIn("triggered each other 5 times", stopped.message)
+        self.assertFalse(self.runs(workflows[6]))
+
+    def test_creating_a_lead_fires_created_and_stage_reached_once_each(self):
+        created = self.create_workflow(
+            [{"kind": "create", "actions": [{"kind": "activity", "activity_type_id": self.activity_call.id}]}],
+            name="Created",
+        )
+        reached = self.create_stage_workflow(
+            self.stage_new, [{"kind": "activity", "activity_type_id": self.activity_call.id}], name="Reached"
+        )
+        lead = self.env["crm.lead"].with_user(self.salesman).create({
+            "name": "Fresh lead", "type": "opportunity", "team_id": self.team_a.id, "partner_id": self.partner.id,
+        })
+        self.assertEqual(lead.stage_id, self.stage_new, "stage computed by Odoo during create")
+        self.assertEqual(len(self.runs(created)), 1)
+        self.assertEqual(len(self.runs(reached)), 1)
+        self.assertEqual(len(lead.activity_ids), 2)
+
+    def test_five_workflows_on_one_write_fire_five_times(self):
+        tag = self.tag
+        workflows = [
+            self.create_stage_workflow(self.stage_qualified, [{"kind": "add_tags", "tag_ids": [tag.id]}],
+                                       name=f"W{i}")
+            for i in range(5)
+        ]
+        lead = self.create_leads()
+        lead.write({"stage_id": self.stage_qualified.id})
+        for workflow in workflows:
+            self.assertEqual(len(self.runs(workflow)), 1)
+
+    def test_actions_of_a_trigger_run_in_order(self):
+        workflow = self.create_stage_workflow(
+            self.stage_qualified,
+            [
+                {"kind": "assign_user", "user_id": self.owner.id},
+                {"kind": "note", "note_body": "Owner is {{ object.user_id.name }}"},
+            ],
+        )
+        lead = self.create_leads()
+        lead.write({"stage_id": self.stage_qualified.id})
+        self.assertIn("Owner is Oscar Owner", lead.message_ids[0].body)
+        self.assertEqual(len(self.runs(workflow, "done")), 2)
