@@ -1,4 +1,5 @@
 from . import test_actions
 from . import test_engine
+from . import test_tours
 from . import test_triggers
 from . import test_workflow
