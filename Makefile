@@ -11,6 +11,8 @@ MODULES   ?= crm,project,$(ADDON)
 PYTHON    ?= python3
 DEMO_DB   ?= cwa_demo
 TEST_DB   ?= cwa_test
+BENCH_DB  ?= cwa_bench
+BENCH_ARGS ?=
 HTTP_PORT ?= 8069
 
 # Odoo and pytest-odoo need the addon folder to be named after the addon, but
@@ -31,7 +33,7 @@ ODOO        = $(PYTHON) -m odoo --addons-path=$(ADDONS_PATH) --data-dir=$(DATA_D
 # Python tools needed by test/lint (import names of requirements-dev.txt).
 DEV_MODULES := pytest pytest_odoo websocket freezegun ruff pylint_odoo
 
-.PHONY: help check-env deps chromium link demo test lint clean
+.PHONY: help check-env deps chromium link demo test lint bench clean
 
 ## help: list the commands (default)
 help:
@@ -40,6 +42,7 @@ help:
 	@echo "                  demo data, then serve Odoo on http://localhost:$(HTTP_PORT) (admin/admin)"
 	@echo "  make test       fresh '$(TEST_DB)' database, then the addon's tests with pytest-odoo"
 	@echo "  make lint       ruff + pylint-odoo"
+	@echo "  make bench      fresh '$(BENCH_DB)' database, then this addon against base_automation"
 	@echo "  make check-env  check that Odoo 18 and PostgreSQL are usable"
 	@echo "  make clean      remove .build/ and drop the $(DEMO_DB) / $(TEST_DB) databases"
 	@echo "Variables: PYTHON=$(PYTHON) DEMO_DB=$(DEMO_DB) TEST_DB=$(TEST_DB) HTTP_PORT=$(HTTP_PORT)"
@@ -122,8 +125,15 @@ lint: deps link
 	fi; \
 	exit $$rc
 
-## clean: remove .build/ (addon link, Odoo data, logs) and drop both databases
+## bench: this addon and Odoo's Automation Rules side by side, as ratios to a plain write
+bench: MODULES := crm,project,base_automation,$(ADDON)
+bench: check-env link
+	$(call fresh_db,$(BENCH_DB))
+	@$(PYTHON) bench/bench.py --database=$(BENCH_DB) --addons-path=$(ADDONS_PATH) $(BENCH_ARGS)
+
+## clean: remove .build/ (addon link, Odoo data, logs) and drop the databases
 clean:
 	-@dropdb --if-exists --force $(DEMO_DB) 2>/dev/null
 	-@dropdb --if-exists --force $(TEST_DB) 2>/dev/null
+	-@dropdb --if-exists --force $(BENCH_DB) 2>/dev/null
 	rm -rf $(BUILD)

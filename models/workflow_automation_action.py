@@ -3,7 +3,6 @@ import logging
 from dateutil.relativedelta import relativedelta
 
 from odoo import Command, _, api, fields, models, tools
-from odoo.exceptions import ValidationError
 
 _logger = logging.getLogger(__name__)
 
@@ -113,15 +112,11 @@ class WorkflowAutomationAction(models.Model):
     # Validation
     # ------------------------------------------------------------------
 
-    def _raise_invalid(self, field_name, message):
-        raise ValidationError(
-            _(
-                "Workflow “%(workflow)s”, action “%(action)s”, field “%(field)s”: %(message)s",
-                workflow=self.workflow_id.display_name,
-                action=self.display_name,
-                field=self._fields[field_name]._description_string(self.env),
-                message=message,
-            )
+    def _error_location(self):
+        return _(
+            "Workflow “%(workflow)s”, action “%(action)s”",
+            workflow=self.workflow_id.display_name,
+            action=self.display_name,
         )
 
     @api.constrains(
@@ -139,20 +134,7 @@ class WorkflowAutomationAction(models.Model):
             if action.mail_template_id and action.mail_template_id.model != target:
                 action._raise_invalid("mail_template_id", _("the template is made for another model."))
             if action.kind == "set_stage" and target == "crm.lead":
-                action._check_stage_in_scope()
-
-    def _check_stage_in_scope(self):
-        teams = self.workflow_id.team_ids
-        if self.stage_id.team_id and teams and self.stage_id.team_id not in teams:
-            self._raise_invalid(
-                "stage_id",
-                _(
-                    "the stage “%(stage)s” belongs to the pipeline “%(team)s”, "
-                    "which is not in this workflow's pipelines.",
-                    stage=self.stage_id.name,
-                    team=self.stage_id.team_id.name,
-                ),
-            )
+                action._check_stage_in_scope("stage_id")
 
     @api.constrains("activity_deadline")
     def _check_activity_deadline(self):

@@ -1,8 +1,10 @@
-from odoo import api, models
+from odoo import _, api, models
+from odoo.exceptions import ValidationError
 
 
 class WorkflowAutomationComponent(models.AbstractModel):
-    """Triggers and actions: locked while their workflow is on, and indexed by the engine."""
+    """Triggers and actions: locked while their workflow is on, indexed by the engine,
+    and refused at save with a message naming their workflow and the field."""
 
     _name = "workflow.automation.component"
     _description = "Workflow Automation Component"
@@ -28,3 +30,35 @@ class WorkflowAutomationComponent(models.AbstractModel):
         result = super().unlink()
         self.env.registry.clear_cache()
         return result
+
+    # ------------------------------------------------------------------
+    # Validation: refused at save, naming the workflow and the field
+    # ------------------------------------------------------------------
+
+    def _error_location(self):
+        return _("Workflow “%s”", self.workflow_id.display_name)
+
+    def _raise_invalid(self, field_name, message):
+        raise ValidationError(
+            _(
+                "%(location)s, field “%(field)s”: %(message)s",
+                location=self._error_location(),
+                field=self._fields[field_name]._description_string(self.env),
+                message=message,
+            )
+        )
+
+    def _check_stage_in_scope(self, field_name):
+        """A CRM stage must be shared or belong to one of the workflow's pipelines."""
+        stage = self[field_name]
+        teams = self.workflow_id.team_ids
+        if stage.team_id and teams and stage.team_id not in teams:
+            self._raise_invalid(
+                field_name,
+                _(
+                    "the stage “%(stage)s” belongs to the pipeline “%(team)s”, "
+                    "which is not in this workflow's pipelines.",
+                    stage=stage.name,
+                    team=stage.team_id.name,
+                ),
+            )

@@ -1,5 +1,4 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation import TriggerSpec
@@ -101,16 +100,6 @@ class WorkflowAutomationTrigger(models.Model):
     # Validation: refused at save, naming the workflow and the field
     # ------------------------------------------------------------------
 
-    def _raise_invalid(self, field_name, message):
-        raise ValidationError(
-            _(
-                "Workflow “%(workflow)s”, field “%(field)s”: %(message)s",
-                workflow=self.workflow_id.display_name,
-                field=self._fields[field_name]._description_string(self.env),
-                message=message,
-            )
-        )
-
     @api.constrains("kind", "workflow_id")
     def _check_kind(self):
         for trigger in self:
@@ -129,21 +118,6 @@ class WorkflowAutomationTrigger(models.Model):
             if trigger.target == "crm.lead":
                 trigger._check_stage_in_scope("from_stage_id")
                 trigger._check_stage_in_scope("stage_id")
-
-    def _check_stage_in_scope(self, field_name):
-        """A crm stage must be shared or belong to one of the workflow's pipelines."""
-        stage = self[field_name]
-        teams = self.workflow_id.team_ids
-        if stage.team_id and teams and stage.team_id not in teams:
-            self._raise_invalid(
-                field_name,
-                _(
-                    "the stage “%(stage)s” belongs to the pipeline “%(team)s”, "
-                    "which is not in this workflow's pipelines.",
-                    stage=stage.name,
-                    team=stage.team_id.name,
-                ),
-            )
 
     @api.constrains("filter_domain", "workflow_id")
     def _check_filter_domain(self):
