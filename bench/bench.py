@@ -1,0 +1,198 @@
+"""Benchmark: this addon's workflows against Odoo's Automation Rules (base_automation).
+
+Run by ``make bench`` on a fresh database with crm, base_automation and this addon.
+Every measurement runs in its own transaction, rolled back afterwards, so that each
+starts from the same data; the ORM and registry caches are warmed by one discarded run.
+Each line gives milliseconds, SQL queries and the ratio to a plain write measured in
+the same run with no automation switched on.
+"""
+
+import argparse
+import time
+
+import odoo
+from odoo import SUPERUSER_ID, Command, api
+from odoo.modules.registry import Registry
+
+SCOPES = 50
+SINGLE_WRITES = 200
+# Targets of issue #3, as ratios to the plain write: (batch, single)
+TARGETS = {"no match": (1.10, 1.10), "one match": (3.0, 1.5)}
+MAX_EXTRA_QUERIES_PER_SINGLE_WRITE = {"no match": 2}
+
+
+class Bench:
+    def __init__(self, registry, leads, repeat):
+        self.registry = registry
+        self.lead_count = leads
+        self.repeat = repeat
+
+    # ------------------------------------------------------------------
+    # Data (committed once)
+    # ------------------------------------------------------------------
+
+    def setup(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["workflow.automation"].with_context(active_test=False).search([]).write({"active": False})
+            env["base.automation"].with_context(active_test=False).search([]).write({"active": False})
+            self.stage_from = env.ref("crm.stage_lead1").id
+            self.stage_to = env.ref("crm.stage_lead2").id
+            self.user = env["res.users"].create({"name": "Bench owner", "login": "bench_owner"}).id
+            teams = env["crm.team"].create([{"name": f"Bench pipeline {i}"} for i in range(SCOPES + 1)])
+            self.team = teams[-1]  # the leads' pipeline
+            other_teams = teams[:-1]
+            leads = env["crm.lead"].create([
+                {"name": f"Bench {i}", "type": "opportunity", "team_id": self.team.id,
+                 "stage_id": self.stage_from, "user_id": False}
+                for i in range(self.lead_count + SINGLE_WRITES)
+            ])
+            self.batch_ids = leads[: self.lead_count].ids
+            self.single_ids = leads[self.lead_count:].ids
+            self.ours = {
+                "no match": self._create_workflows(env, other_teams),
+                "one match": self._create_workflows(env, self.team),
+            }
+            self.theirs = {
+                "no match": self._create_rules(env, other_teams),
+                "one match": self._create_rules(env, self.team),
+            }
+
+    def _create_workflows(self, env, teams):
+        workflows = env["workflow.automation"].create([
+            {
+                "name": f"Bench {team.name}",
+                "target": "crm.lead",
+                "team_ids": [Command.set(team.ids)],
+                "trigger_ids": [Command.create({
+                    "kind": "stage_reached",
+                    "stage_id": self.stage_to,
+                    "action_ids": [Command.create({"kind": "assign_user", "user_id": self.user})],
+                })],
+            }
+            for team in teams
+        ])
+        return workflows.ids
+
+    def _create_rules(self, env, teams):
+        model = env["ir.model"]._get("crm.lead")
+        rules = env["base.automation"].create([
+            {
+                "name": f"Bench {team.name}",
+                "model_id": model.id,
+                "trigger": "on_stage_set",
+                "trg_field_ref": self.stage_to,
+                "active": False,
+                "action_server_ids": [Command.create({
+                    "name": "Assign owner",
+                    "model_id": model.id,
+                    "state": "object_write",
+                    "update_path": "user_id",
+                    "evaluation_type": "value",
+                    "value": str(self.user),
+                })],
+            }
+            for team in teams
+        ])
+        for rule, team in zip(rules, teams, strict=True):
+            rule.filter_domain = repr([("stage_id", "=", self.stage_to), ("team_id", "=", team.id)])
+        return rules.ids
+
+    # ------------------------------------------------------------------
+    # Measurements
+    # ------------------------------------------------------------------
+
+    def switch(self, env, ours=(), theirs=()):
+        """Switch on only the given workflows and rules (nothing for the plain write)."""
+        env["workflow.automation"].with_context(active_test=False).search([]).write({"active": False})
+        env["base.automation"].with_context(active_test=False).search([]).write({"active": False})
+        env["workflow.automation"].browse(ours).write({"active": True})
+        env["base.automation"].browse(theirs).write({"active": True})
+
+    def measure(self, ours=(), theirs=()):
+        """Return {'batch': (ms, queries), 'single': (ms, queries)} per write, best of the repeats."""
+        with self.registry.cursor() as cr:
+            self.switch(api.Environment(cr, SUPERUSER_ID, {}), ours, theirs)
+        self.registry.clear_cache()
+        results = {"batch": [], "single": []}
+        for attempt in range(self.repeat + 1):  # the first run warms the caches
+            batch = self._run(self._write_batch)
+            single = self._run(self._write_singles)
+            if attempt:
+                results["batch"].append(batch)
+                results["single"].append((single[0] / SINGLE_WRITES, single[1] / SINGLE_WRITES))
+        return {kind: min(values, key=lambda v: v[0]) for kind, values in results.items()}
+
+    def _run(self, write):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            queries = cr.sql_log_count
+            start = time.perf_counter()
+            write(env)
+            elapsed = (time.perf_counter() - start) * 1000
+            queries = cr.sql_log_count - queries
+            cr.rollback()
+        return elapsed, queries
+
+    def _write_batch(self, env):
+        env["crm.lead"].browse(self.batch_ids).write({"stage_id": self.stage_to})
+        env.flush_all()
+
+    def _write_singles(self, env):
+        for lead in env["crm.lead"].browse(self.single_ids):
+            env.invalidate_all()  # a kanban drag is a request of its own, with a cold record cache
+            lead.write({"stage_id": self.stage_to})
+            env.flush_all()
+
+
+def report_line(label, measured, plain, target=None, max_extra_queries=None):
+    ms, queries = measured
+    ratio = ms / plain[0]
+    line = f"{label:<52} {ms:10.1f} ms {queries:9.1f} queries {ratio:8.2f}x plain"
+    if target is not None:
+        met = ratio <= target
+        if max_extra_queries is not None:
+            met = met and queries - plain[1] <= max_extra_queries
+            line += f" (+{queries - plain[1]:.1f} queries)"
+        line += f"  target {target:.2f}x: {'target met' if met else 'target missed'}"
+    return line
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--addons-path", required=True)
+    parser.add_argument("--leads", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per line (best kept)")
+    parser.add_argument("--repeat-base-automation", type=int, default=1,
+                        help="measured runs per base_automation line, which are slow")
+    args = parser.parse_args()
+    odoo.tools.config.parse_config(
+        ["-d", args.database, f"--addons-path={args.addons_path}", "--log-level=warn"]
+    )
+    registry = Registry(args.database)
+    bench = Bench(registry, args.leads, args.repeat)
+    bench.setup()
+
+    plain = bench.measure()
+    print(f"{args.leads} opportunities moved in one write (batch); {SINGLE_WRITES} single-record writes "
+          f"(single, per write); {SCOPES} scopes; best of {args.repeat} runs")
+    print(report_line("plain write, batch", plain["batch"], plain["batch"]))
+    print(report_line("plain write, single", plain["single"], plain["single"]))
+    for scenario, number in (("no match", 1), ("one match", 2)):
+        ours = bench.measure(ours=bench.ours["no match"] + (bench.ours[scenario] if number == 2 else []))
+        batch_target, single_target = TARGETS[scenario]
+        extra = MAX_EXTRA_QUERIES_PER_SINGLE_WRITE.get(scenario)
+        print(report_line(f"{number}. {scenario}: crm_workflow_automation, batch", ours["batch"],
+                          plain["batch"], batch_target))
+        print(report_line(f"{number}. {scenario}: crm_workflow_automation, single", ours["single"],
+                          plain["single"], single_target, extra))
+    bench.repeat = args.repeat_base_automation
+    for scenario, number in (("no match", 1), ("one match", 2)):
+        theirs = bench.measure(theirs=bench.theirs["no match"] + (bench.theirs[scenario] if number == 2 else []))
+        print(report_line(f"{number}. {scenario}: base_automation, batch", theirs["batch"], plain["batch"]))
+        print(report_line(f"{number}. {scenario}: base_automation, single", theirs["single"], plain["single"]))
+
+
+if __name__ == "__main__":
+    main()
