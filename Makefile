@@ -12,6 +12,11 @@ PYTHON    ?= python3
 DEMO_DB   ?= cwa_demo
 TEST_DB   ?= cwa_test
 BENCH_DB  ?= cwa_bench
+ODOO_STOCK_DB ?= cwa_odoo_stock
+ODOO_ADDON_DB ?= cwa_odoo_addon
+# Odoo's own suites run by `make test-odoo`, without and with this addon
+ODOO_SUITES   ?= crm project
+STOCK_MODULES := crm,project
 BENCH_ARGS ?=
 HTTP_PORT ?= 8069
 
@@ -33,7 +38,7 @@ ODOO        = $(PYTHON) -m odoo --addons-path=$(ADDONS_PATH) --data-dir=$(DATA_D
 # Python tools needed by test/lint (import names of requirements-dev.txt).
 DEV_MODULES := pytest pytest_odoo websocket freezegun ruff pylint_odoo
 
-.PHONY: help check-env deps chromium link demo test lint bench clean
+.PHONY: help check-env deps chromium link demo test test-odoo lint bench clean
 
 ## help: list the commands (default)
 help:
@@ -42,6 +47,7 @@ help:
 	@echo "                  demo data, then serve Odoo on http://localhost:$(HTTP_PORT) (admin/admin)"
 	@echo "  make test       fresh '$(TEST_DB)' database, then the addon's tests with pytest-odoo"
 	@echo "  make lint       ruff + pylint-odoo"
+	@echo "  make test-odoo  Odoo's own crm and project tests, without then with $(ADDON)"
 	@echo "  make bench      fresh '$(BENCH_DB)' database, then this addon against base_automation"
 	@echo "  make check-env  check that Odoo 18 and PostgreSQL are usable"
 	@echo "  make clean      remove .build/ and drop the $(DEMO_DB) / $(TEST_DB) databases"
@@ -75,17 +81,20 @@ link:
 	@mkdir -p $(BUILD_ADDONS) $(DATA_DIR)
 	@ln -sfn ../.. $(ADDON_LINK)
 
-# $(call fresh_db,DB): drop DB (and its filestore), then create it with
-# $(MODULES) and demo data. Fails, printing the log, on any install error.
+# $(call fresh_db,DB[,MODULES]): drop DB (and its filestore), then create it with
+# MODULES (default: $(MODULES)) and demo data. Fails, printing the log, on any
+# install error or when one of the modules is not installed.
 define fresh_db
-	@echo ">> Creating database $(1) with $(MODULES) + demo data (log: .build/install-$(1).log)"
+	@echo ">> Creating database $(1) with $(or $(2),$(MODULES)) + demo data (log: .build/install-$(1).log)"
 	@dropdb --if-exists --force $(1)
 	@rm -rf $(DATA_DIR)/filestore/$(1)
 	@log=$(BUILD)/install-$(1).log; rm -f $$log; \
-	if ! $(ODOO) -d $(1) -i $(MODULES) --stop-after-init --logfile=$$log \
+	if ! $(ODOO) -d $(1) -i $(or $(2),$(MODULES)) --stop-after-init --logfile=$$log \
 	   || grep -qE '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' $$log \
-	   || [ "$$(psql -d $(1) -Atqc "select state from ir_module_module where name = '$(ADDON)'")" != installed ]; then \
-	  echo "ERROR: installing $(MODULES) into $(1) failed. Errors, then the end of $$log:" >&2; \
+	   || [ "$$(psql -d $(1) -Atqc "select count(*) from ir_module_module where state = 'installed' \
+	          and name = any(string_to_array('$(or $(2),$(MODULES))', ','))")" \
+	        != "$$(echo '$(or $(2),$(MODULES))' | tr ',' '\n' | wc -l)" ]; then \
+	  echo "ERROR: installing $(or $(2),$(MODULES)) into $(1) failed. Errors, then the end of $$log:" >&2; \
 	  grep -E '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' $$log | head -n 20 >&2 || true; \
 	  echo "-----" >&2; tail -n 40 $$log >&2; exit 1; \
 	fi
@@ -125,6 +134,20 @@ lint: deps link
 	fi; \
 	exit $$rc
 
+## test-odoo: Odoo's own crm and project suites (tours included) on a stock database and on
+## one with this addon; fails only on tests that pass on stock Odoo and fail with the addon
+test-odoo: check-env deps chromium link
+	$(call fresh_db,$(ODOO_STOCK_DB),$(STOCK_MODULES))
+	$(call fresh_db,$(ODOO_ADDON_DB))
+	@for db in $(ODOO_STOCK_DB) $(ODOO_ADDON_DB); do \
+	  echo ">> Odoo's $(ODOO_SUITES) tests on $$db"; \
+	  $(PYTHON) -m pytest -p no:cacheprovider -q --rootdir=$(ODOO_ADDONS) \
+	    --odoo-database=$$db --odoo-addons-path=$(ADDONS_PATH) --odoo-extra=data-dir=$(DATA_DIR) \
+	    --odoo-http --odoo-log-level=critical --junitxml=$(BUILD)/odoo-tests-$$db.xml \
+	    $(addprefix $(ODOO_ADDONS)/,$(addsuffix /tests,$(ODOO_SUITES))) | tail -n 3 || true; \
+	done
+	@$(PYTHON) tools/compare_test_runs.py $(BUILD)/odoo-tests-$(ODOO_STOCK_DB).xml $(BUILD)/odoo-tests-$(ODOO_ADDON_DB).xml
+
 ## bench: this addon and Odoo's Automation Rules side by side, as ratios to a plain write
 bench: MODULES := crm,project,base_automation,$(ADDON)
 bench: check-env link
@@ -136,4 +159,6 @@ clean:
 	-@dropdb --if-exists --force $(DEMO_DB) 2>/dev/null
 	-@dropdb --if-exists --force $(TEST_DB) 2>/dev/null
 	-@dropdb --if-exists --force $(BENCH_DB) 2>/dev/null
+	-@dropdb --if-exists --force $(ODOO_STOCK_DB) 2>/dev/null
+	-@dropdb --if-exists --force $(ODOO_ADDON_DB) 2>/dev/null
 	rm -rf $(BUILD)

@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 from odoo import models
 
 OUTCOME_EVENTS = ("won", "lost", "restored")
@@ -7,9 +9,7 @@ class CrmLead(models.Model):
     _name = "crm.lead"
     # The mixin first, so that its hook wraps the whole of crm.lead's create and write.
     _inherit = ["workflow.automation.mixin", "crm.lead"]
-
-    def _workflow_scope_value(self):
-        return self.team_id.id
+    _workflow_scope_field = "team_id"
 
     def _workflow_event_fields(self):
         outcome_fields = {"stage_id", "active", "probability"}
@@ -40,6 +40,30 @@ class CrmLead(models.Model):
         return self.sudo().filtered(
             lambda r: before[r.id]["outcome"] != event and r._workflow_outcome() == event
         )
+
+    def _workflow_assign_user(self, user):
+        """Assign ``user`` as the salesperson field does, in one write per resulting team.
+
+        crm recomputes the team lead by lead, with two searches each; the result only
+        depends on the lead's type and on whether ``user`` belongs to its current team.
+        """
+        default_teams = {}
+        user_in_team = {}
+        ids_by_team = defaultdict(list)
+        for lead in self:
+            team = lead.team_id
+            if team not in user_in_team:
+                user_in_team[team] = user in team.member_ids | team.user_id
+            if not user_in_team[team]:
+                if lead.type not in default_teams:
+                    use = "use_leads" if lead.type == "lead" else "use_opportunities"
+                    default_teams[lead.type] = self.env["crm.team"]._get_default_team_id(
+                        user_id=user.id, domain=[(use, "=", True)]
+                    )
+                team = default_teams[lead.type]
+            ids_by_team[team].append(lead.id)
+        for team, ids in ids_by_team.items():
+            self.browse(ids).write({"user_id": user.id, "team_id": team.id})
 
     # Marking won, lost or restoring is several writes: fire once they are all done.
 

@@ -6,9 +6,6 @@ class ProjectProject(models.Model):
     # The mixin first, so that its hook wraps the whole of project.project's create and write.
     _inherit = ["workflow.automation.mixin", "project.project"]
 
-    def _workflow_scope_value(self):
-        return self.id
-
     def _workflow_event_fields(self):
         return dict(super()._workflow_event_fields(), project_closed={"stage_id"})
 

@@ -1,4 +1,7 @@
 import logging
+from collections import deque
+from contextlib import contextmanager
+from copy import copy
 
 from dateutil.relativedelta import relativedelta
 
@@ -61,6 +64,11 @@ class WorkflowAutomationAction(models.Model):
     )
     # Assign
     user_id = fields.Many2one("res.users", ondelete="restrict")
+    notify_assignee = fields.Boolean(
+        string="Notify the new owner",
+        help="Send Odoo's \"you have been assigned\" notification for each record. Off by default, "
+        "as for Odoo's own automatic lead assignment: a batch would send one message per record.",
+    )
     team_id = fields.Many2one("crm.team", string="Sales team", ondelete="restrict")
     # Activity
     activity_type_id = fields.Many2one("mail.activity.type", ondelete="restrict")
@@ -172,9 +180,30 @@ class WorkflowAutomationAction(models.Model):
             self.workflow_id._notify_failure(self, next(iter(errors.values())), len(errors))
         return errors
 
+    @contextmanager
+    def _savepoint(self):
+        """A savepoint that leaves the precommit hooks (mail tracking) to the commit.
+
+        Odoo's default savepoint runs them on entering, which posts the tracking message
+        of every record of the batch one by one, in the middle of the user's write. Here
+        the ORM is flushed, and the hooks' state is put back if the action fails.
+        """
+        precommit = self.env.cr.precommit
+        self.env.flush_all()
+        funcs = deque(precommit._funcs)
+        data = {key: copy(value) for key, value in precommit.data.items()}
+        try:
+            with self.env.cr.savepoint(flush=False):
+                yield
+                self.env.flush_all()
+        except Exception:
+            self.env.transaction.clear()  # the cache may hold values that were rolled back
+            precommit._funcs, precommit.data = funcs, data
+            raise
+
     def _execute_in_savepoint(self, records):
         try:
-            with self.env.cr.savepoint():
+            with self._savepoint():
                 getattr(self, f"_execute_{self.kind}")(records)
         except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
             _logger.warning("Workflow action %s failed on %s: %s", self.id, records, error)
@@ -192,7 +221,9 @@ class WorkflowAutomationAction(models.Model):
         return {"tag_ids": [command(tag.id) for tag in tags]}
 
     def _execute_assign_user(self, records):
-        records.write({"user_id": self.user_id.id})
+        records.with_context(mail_auto_subscribe_no_notify=not self.notify_assignee)._workflow_assign_user(
+            self.user_id
+        )
 
     def _execute_assign_team(self, records):
         records.write({"team_id": self.team_id.id})

@@ -21,6 +21,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     _name = "workflow.automation.mixin"
     _description = "Workflow Automation Mixin"
+    # The many2one a workflow's scope is compared with (a pipeline, ...); None: the record itself.
+    _workflow_scope_field = None
 
     # ------------------------------------------------------------------
     # What a model tells the engine (override in the model's own file)
@@ -28,7 +30,17 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     def _workflow_scope_value(self):
         """The id the workflow's scope is compared with (a pipeline, a project, ...)."""
-        raise NotImplementedError
+        return self[self._workflow_scope_field].id if self._workflow_scope_field else self.id
+
+    def _workflow_scope_ids(self, vals):
+        """The scope ids of the batch, before or after writing ``vals``, read in bulk."""
+        field_name = self._workflow_scope_field
+        if not field_name:
+            return set(self.ids)
+        scope_ids = set(self.sudo().mapped(field_name).ids)
+        if vals.get(field_name):
+            scope_ids.add(vals[field_name])
+        return scope_ids
 
     def _workflow_event_fields(self):
         """Return ``{event: fields whose write may cause it}``."""
@@ -44,6 +56,10 @@ class WorkflowAutomationMixin(models.AbstractModel):
         if event in ("stage_reached", "stage_changed"):
             return records.filtered(lambda r: r.stage_id.id != before[r.id]["stage_id"])
         raise NotImplementedError(event)
+
+    def _workflow_assign_user(self, user):
+        """The "assign to a user" action: the owner is ``user_id`` unless a model says otherwise."""
+        self.write({"user_id": user.id})
 
     # ------------------------------------------------------------------
     # The hooks
@@ -76,17 +92,27 @@ class WorkflowAutomationMixin(models.AbstractModel):
         return result
 
     def _workflow_events_for(self, vals):
-        """The watched events that writing ``vals`` may cause (no SQL query)."""
+        """The watched events that writing ``vals`` may cause for triggers in scope.
+
+        Costs no SQL query when no switched-on trigger watches the written fields, and
+        no per-record work when the batch is outside every candidate trigger's scope.
+        """
         if not self:
             return []
         index = self.env["workflow.automation"]._get_trigger_index(self._name)
-        if not index:
-            return []
-        return [
-            event
-            for event, field_names in self._workflow_event_fields().items()
-            if event in index and not field_names.isdisjoint(vals)
-        ]
+        events = []
+        scope_ids = None
+        for event, field_names in self._workflow_event_fields().items():
+            specs = index.get(event)
+            if not specs or field_names.isdisjoint(vals):
+                continue
+            if all(spec.scope_ids is not None for spec in specs):
+                if scope_ids is None:
+                    scope_ids = self._workflow_scope_ids(vals)
+                if all(spec.scope_ids.isdisjoint(scope_ids) for spec in specs):
+                    continue
+            events.append(event)
+        return events
 
     # ------------------------------------------------------------------
     # Matching: scope, company and stages, in Python on cached values

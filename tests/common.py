@@ -84,6 +84,12 @@ class WorkflowAutomationCase(TransactionCase):
             for index in range(count)
         ])
 
+    @classmethod
+    def create_foreign_team(cls):
+        """A pipeline of another company: assigning it to our leads fails."""
+        other_company = cls.env["res.company"].create({"name": "Other Co"})
+        return cls.env["crm.team"].create({"name": "Foreign", "company_id": other_company.id})
+
     # ------------------------------------------------------------------
     # Helpers
     # ------------------------------------------------------------------

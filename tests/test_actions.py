@@ -7,9 +7,9 @@ from .common import WorkflowAutomationCase
 
 @tagged("post_install", "-at_install")
 class TestActions(WorkflowAutomationCase):
-    def fire(self, *actions, leads=None):
+    def fire(self, *actions, leads=None, teams=None):
         """Run ``actions`` by moving ``leads`` (one new lead by default) to Qualified."""
-        workflow = self.create_stage_workflow(self.stage_qualified, list(actions))
+        workflow = self.create_stage_workflow(self.stage_qualified, list(actions), teams=teams)
         leads = leads or self.create_leads()
         leads.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
         return workflow, leads
@@ -18,6 +18,32 @@ class TestActions(WorkflowAutomationCase):
         workflow, lead = self.fire({"kind": "assign_user", "user_id": self.owner.id})
         self.assertEqual(lead.user_id, self.owner)
         self.assertEqual(self.runs(workflow).state, "done")
+
+    def assigned_notifications(self, lead):
+        return self.env["mail.message"].search([
+            ("model", "=", "crm.lead"), ("res_id", "=", lead.id),
+            ("message_type", "=", "user_notification"), ("partner_ids", "in", self.owner.partner_id.ids),
+        ])
+
+    def test_assign_user_notifies_the_new_owner_only_when_asked(self):
+        _workflow, silent = self.fire({"kind": "assign_user", "user_id": self.owner.id})
+        self.assertFalse(self.assigned_notifications(silent))
+        self.assertIn(self.owner.partner_id, silent.message_partner_ids, "the new owner follows the lead")
+        self.env.registry.clear_cache()
+        lead = self.create_leads()
+        self.env["workflow.automation"].search([]).write({"active": False})
+        self.fire({"kind": "assign_user", "user_id": self.owner.id, "notify_assignee": True}, leads=lead)
+        self.assertEqual(len(self.assigned_notifications(lead)), 1)
+
+    def test_assign_user_sets_the_team_as_odoo_does(self):
+        self.team_b.member_ids = self.owner
+        twin, lead_in_a, lead_in_b = self.create_leads(2, team=self.team_a) | self.create_leads(team=self.team_b)
+        twin.user_id = self.owner  # Odoo's own computation, lead by lead
+        self.fire({"kind": "assign_user", "user_id": self.owner.id}, leads=lead_in_a | lead_in_b,
+                  teams=self.team_a | self.team_b)
+        self.assertEqual(lead_in_a.team_id, twin.team_id, "moved to the owner's team, as Odoo does")
+        self.assertEqual(lead_in_b.team_id, self.team_b, "kept: the owner is a member of that team")
+        self.assertEqual((lead_in_a | lead_in_b).user_id, self.owner)
 
     def test_assign_team(self):
         _workflow, lead = self.fire({"kind": "assign_team", "team_id": self.team_b.id})

@@ -1,3 +1,5 @@
+import difflib
+import itertools
 import re
 
 from odoo.tests import tagged
@@ -81,13 +83,45 @@ class TestEngine(WorkflowAutomationCase):
             ),
         )
 
+    def statement_shapes(self, write, leads):
+        """The SQL statements ``write(leads)`` runs, shaped so that the size of the batch
+        does not show: Odoo sends rows 100 at a time, so 500 rows are 5 statements of the
+        same shape, folded into one here. Mail tracking, which posts one message per
+        record at commit whatever the engine does, is left out."""
+        leads = leads.with_context(tracking_disable=True)
+        leads.invalidate_recordset()
+        with self.capture_queries() as queries:
+            write(leads)
+        shapes = [
+            re.sub(r'(%s,\s*)+%s|"[0-9a-f-]{36}"', "%s", " ".join(query.split()))  # values, savepoint names
+            for query in queries
+        ]
+        return [shape for shape, _group in itertools.groupby(shapes)]
+
+    def assert_batch_independent_queries(self, actions):
+        self.create_stage_workflow(self.stage_qualified, actions)
+
+        def move(leads):
+            leads.write({"stage_id": self.stage_qualified.id})
+
+        move(self.create_leads(3))  # warm-up
+        small = self.statement_shapes(move, self.create_leads(10))
+        large = self.statement_shapes(move, self.create_leads(500))
+        self.assertEqual(len(small), len(large), "\n".join(difflib.unified_diff(small, large, lineterm="")))
+        self.assertEqual(small, large)
+        self.assertEqual(len(self.env["workflow.automation.run"].search([])), 513)
+
+    def test_batch_matching_a_tag_action_runs_the_same_queries_for_10_and_500_leads(self):
+        self.assert_batch_independent_queries([{"kind": "add_tags", "tag_ids": [self.tag.id]}])
+
+    def test_batch_matching_an_assign_action_runs_the_same_queries_for_10_and_500_leads(self):
+        self.assert_batch_independent_queries([{"kind": "assign_user", "user_id": self.owner.id}])
+
     def test_failing_action_keeps_the_stage_change_and_logs_a_failed_run(self):
-        other_company = self.env["res.company"].create({"name": "Other Co"})
-        foreign_team = self.env["crm.team"].create({"name": "Foreign", "company_id": other_company.id})
         workflow = self.create_stage_workflow(
             self.stage_qualified,
             [
-                {"kind": "assign_team", "team_id": foreign_team.id},  # incompatible company: fails
+                {"kind": "assign_team", "team_id": self.create_foreign_team().id},  # incompatible company: fails
                 {"kind": "note", "note_body": "after the failure"},
             ],
         )
@@ -106,6 +140,21 @@ class TestEngine(WorkflowAutomationCase):
         notification = workflow.message_ids.filtered(lambda m: "failed" in (m.body or ""))
         self.assertEqual(len(notification), 1)
         self.assertIn(self.owner.partner_id, notification.notified_partner_ids)
+
+    def test_failed_action_leaves_tracking_to_the_commit(self):
+        workflow = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "assign_team", "team_id": self.create_foreign_team().id}]
+        )
+        leads = self.create_leads(2)
+        self.env.cr.flush()  # the creation's own tracking
+        leads.write({"stage_id": self.stage_qualified.id})
+        self.assertEqual(len(self.runs(workflow, "failed")), 2)
+        self.env.cr.flush()  # what a commit runs first: the tracking hooks
+        for lead in leads:
+            tracked = lead.message_ids[0].tracking_value_ids.field_id.mapped("name")
+            self.assertIn("stage_id", tracked)
+            self.assertNotIn("team_id", tracked, "the rolled-back change is not tracked")
+            self.assertEqual(lead.team_id, self.team_a)
 
     def test_batch_failure_is_isolated_to_the_failing_records(self):
         workflow = self.create_stage_workflow(

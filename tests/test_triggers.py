@@ -120,6 +120,15 @@ class TestTriggers(WorkflowAutomationCase):
         (lead_a | lead_b).write({"stage_id": self.stage_qualified.id})
         self.assertEqual(self.runs(workflow).res_id, lead_b.id)
 
+    def test_moving_into_the_pipeline_and_the_stage_in_one_write_fires(self):
+        workflow = self.note_workflow(
+            {"kind": "stage_reached", "stage_id": self.stage_qualified.id},
+            team_ids=[Command.set(self.team_a.ids)],
+        )
+        lead = self.create_leads(team=self.team_b)
+        lead.write({"team_id": self.team_a.id, "stage_id": self.stage_qualified.id})
+        self.assertEqual(self.runs(workflow).res_id, lead.id)
+
     def test_switched_off_workflow_does_not_fire(self):
         workflow = self.note_workflow({"kind": "stage_reached", "stage_id": self.stage_qualified.id}, active=False)
         self.create_leads().write({"stage_id": self.stage_qualified.id})

@@ -101,22 +101,18 @@ class TestWorkflow(WorkflowAutomationCase):
     # Multi-company
 
     def test_workflow_never_acts_on_another_company(self):
-        other_company = self.env["res.company"].create({"name": "Other Co"})
+        their_team = self.create_foreign_team()
         workflow = self.stage_workflow(teams=self.env["crm.team"])
         ours = self.create_leads(company_id=self.company.id)
-        theirs = self.create_leads(company_id=other_company.id, user_id=False, team=self.env["crm.team"].create(
-            {"name": "Their pipeline", "company_id": other_company.id}
-        ))
+        theirs = self.create_leads(company_id=their_team.company_id.id, user_id=False, team=their_team)
         (ours | theirs).write({"stage_id": self.stage_qualified.id})
         self.assertEqual(self.runs(workflow).res_id, ours.id)
         self.assertNotEqual(theirs.user_id, self.owner)
 
     def test_record_rules_hide_other_companies_workflows_and_runs(self):
-        other_company = self.env["res.company"].create({"name": "Other Co"})
-        workflow = self.stage_workflow(company_id=other_company.id, teams=self.env["crm.team"])
-        lead = self.create_leads(company_id=other_company.id, user_id=False, team=self.env["crm.team"].create(
-            {"name": "Their pipeline", "company_id": other_company.id}
-        ))
+        their_team = self.create_foreign_team()
+        workflow = self.stage_workflow(company_id=their_team.company_id.id, teams=self.env["crm.team"])
+        lead = self.create_leads(company_id=their_team.company_id.id, user_id=False, team=their_team)
         lead.write({"stage_id": self.stage_qualified.id})
         self.assertEqual(len(self.runs(workflow)), 1)
         manager = new_test_user(
