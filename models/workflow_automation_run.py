@@ -42,7 +42,7 @@ class WorkflowAutomationRun(models.Model):
             "workflow_id": action.workflow_id.id,
             "trigger_id": action.trigger_id.id,
             "action_id": action.id,
-            "company_id": action.workflow_id.company_id.id,
+            "company_id": action.trigger_id.company_id.id,
             "res_model": record._name,
             "res_id": record.id,
             "record_name": record.display_name,

@@ -154,9 +154,9 @@ class WorkflowAutomationTrigger(models.Model):
 
     def _filter_condition(self, records):
         """Return the records matching the condition, in one query for the whole batch."""
-        domain = self._get_condition_domain()
-        if not domain:
+        if not self.filter_domain or self.filter_domain.strip() == "[]":
             return records
+        domain = self._get_condition_domain()
         return records.with_context(active_test=False).search([("id", "in", records.ids), *domain])
 
     def _execute(self, records, user):

@@ -1,5 +1,4 @@
 import difflib
-import itertools
 import re
 
 from odoo.tests import tagged
@@ -96,7 +95,7 @@ class TestEngine(WorkflowAutomationCase):
             re.sub(r'(%s,\s*)+%s|"[0-9a-f-]{36}"', "%s", " ".join(query.split()))  # values, savepoint names
             for query in queries
         ]
-        return [shape for shape, _group in itertools.groupby(shapes)]
+        return [shape for index, shape in enumerate(shapes) if not index or shape != shapes[index - 1]]
 
     def assert_batch_independent_queries(self, actions):
         self.create_stage_workflow(self.stage_qualified, actions)
