@@ -9,6 +9,7 @@
     "data": [
         "security/workflow_automation_security.xml",
         "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
         "views/workflow_automation_run_views.xml",
         "views/workflow_automation_trigger_views.xml",
         "views/workflow_automation_views.xml",

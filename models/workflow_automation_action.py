@@ -62,6 +62,19 @@ class WorkflowAutomationAction(models.Model):
         string="Action",
         required=True,
     )
+    # When
+    delay = fields.Integer(help="Run this action this long after the trigger; 0 runs it at once.")
+    delay_unit = fields.Selection(
+        [("minutes", "Minutes"), ("hours", "Hours"), ("days", "Days"), ("weeks", "Weeks"), ("months", "Months")],
+        default="days",
+        required=True,
+    )
+    require_same_stage = fields.Boolean(
+        string="Only if still in the stage",
+        default=True,
+        help="For a delayed action of a stage trigger: when the delay is over, run only if the record "
+        "is still in the stage where it was scheduled; otherwise the run is skipped.",
+    )
     # Assign
     user_id = fields.Many2one("res.users", ondelete="restrict")
     notify_assignee = fields.Boolean(
@@ -143,6 +156,14 @@ class WorkflowAutomationAction(models.Model):
                 action._raise_invalid("mail_template_id", _("the template is made for another model."))
             if action.kind == "set_stage" and target == "crm.lead":
                 action._check_stage_in_scope("stage_id")
+
+    @api.constrains("delay")
+    def _check_delay(self):
+        for action in self.filtered(lambda a: a.delay < 0):
+            action._raise_invalid("delay", _("the delay cannot be negative."))
+
+    def _due_date(self, start):
+        return start + relativedelta(**{self.delay_unit: self.delay})
 
     @api.constrains("activity_deadline")
     def _check_activity_deadline(self):

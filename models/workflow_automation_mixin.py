@@ -1,7 +1,7 @@
 from collections import defaultdict
 from contextlib import contextmanager
 
-from odoo import api, models
+from odoo import _, api, models
 
 DEPTH_CONTEXT_KEY = "workflow_automation_depth"
 # Workflows whose actions fire other workflows stop after this many links (DESIGN.md #5).
@@ -90,6 +90,12 @@ class WorkflowAutomationMixin(models.AbstractModel):
                 matches += self._workflow_match(index[event], changed, before)
         self._workflow_run_matches(matches)
         return result
+
+    def unlink(self):
+        self.env["workflow.automation.run"].sudo().search([
+            ("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "scheduled"),
+        ]).write({"state": "cancelled", "message": _("The record was deleted.")})
+        return super().unlink()
 
     def _workflow_events_for(self, vals):
         """The watched events that writing ``vals`` may cause for triggers in scope.

@@ -1,6 +1,15 @@
-from odoo import api, fields, models
+import threading
+from collections import defaultdict
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from .workflow_automation import TARGET_MODELS
+from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
+
+# Due runs taken, executed and committed together by the queue's cron.
+QUEUE_BATCH_SIZE = 200
 
 
 class WorkflowAutomationRun(models.Model):
@@ -23,12 +32,23 @@ class WorkflowAutomationRun(models.Model):
         selection=TARGET_MODELS, string="Open record", compute="_compute_record_ref"
     )
     state = fields.Selection(
-        [("done", "Done"), ("failed", "Failed"), ("skipped", "Skipped")],
+        [
+            ("scheduled", "Scheduled"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("skipped", "Skipped"),
+            ("cancelled", "Cancelled"),
+        ],
         required=True,
         index=True,
     )
     user_id = fields.Many2one("res.users", string="Triggered by", ondelete="set null")
     date = fields.Datetime(default=fields.Datetime.now, required=True, index=True)
+    date_due = fields.Datetime(string="Due", index=True, help="When a scheduled run is due.")
+    stage_ref = fields.Integer(
+        string="Stage when scheduled",
+        help="Set when the run must be skipped if the record left this stage before it is due.",
+    )
     message = fields.Text(help="The error of a failed run, or why a run was skipped.")
 
     @api.depends("res_model", "res_id")
@@ -50,6 +70,133 @@ class WorkflowAutomationRun(models.Model):
             "user_id": user.id,
             "message": message,
         }
+
+    @api.model
+    def _prepare_scheduled_vals(self, action, record, user, date_due, check_stage):
+        return dict(
+            self._prepare_vals(action, record, user, "scheduled"),
+            date_due=date_due,
+            stage_ref=record.stage_id.id if check_stage else 0,
+        )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        runs = super().create(vals_list)
+        runs.filtered(lambda run: run.state == "scheduled")._wake_queue()
+        return runs
+
+    # ------------------------------------------------------------------
+    # The queue of delayed actions (DESIGN.md principle 6)
+    # ------------------------------------------------------------------
+
+    def _wake_queue(self):
+        """Have the queue's cron run when the first of these scheduled runs is due."""
+        if self:
+            cron = self.env.ref("crm_workflow_automation.workflow_automation_run_cron")
+            cron.sudo()._trigger(at=min(self.mapped("date_due")))
+
+    @api.model
+    def _cron_execute_due_runs(self):
+        """Execute the due runs by batches, committing each; then sleep until the next one.
+
+        Rows are taken with ``FOR UPDATE SKIP LOCKED``: processes sharing the queue never take
+        the same run, and a batch whose process dies is rolled back and taken again.
+        """
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
+        while runs := self._lock_due_runs(QUEUE_BATCH_SIZE):
+            runs._execute_scheduled()
+            self.env["ir.cron"]._notify_progress(done=len(runs), remaining=self._count_due_runs())
+            if not auto_commit:
+                break
+            self.env.cr.commit()  # pylint: disable=invalid-commit - one transaction per batch, by design
+        self.search([("state", "=", "scheduled")], order="date_due", limit=1)._wake_queue()
+
+    @api.model
+    def _due_runs_sql(self, select):
+        return SQL(
+            "SELECT %s FROM workflow_automation_run WHERE state = 'scheduled' AND date_due <= %s",
+            select,
+            fields.Datetime.now(),
+        )
+
+    @api.model
+    def _lock_due_runs(self, limit):
+        self.flush_model(["state", "date_due"])
+        self.env.cr.execute(SQL(
+            "%s ORDER BY date_due, id LIMIT %s FOR UPDATE SKIP LOCKED", self._due_runs_sql(SQL("id")), limit
+        ))
+        return self.browse(row[0] for row in self.env.cr.fetchall())
+
+    @api.model
+    def _count_due_runs(self):
+        self.flush_model(["state", "date_due"])
+        self.env.cr.execute(self._due_runs_sql(SQL("count(*)")))
+        return self.env.cr.fetchone()[0]
+
+    def _execute_scheduled(self):
+        """Execute these runs now, each action once for all its records and triggering user."""
+        batches = defaultdict(list)
+        for run in self:
+            reason = run._skip_reason()
+            if reason:
+                run.write({"state": "skipped", "message": reason, "date": fields.Datetime.now()})
+            else:
+                batches[run.action_id, run.user_id].append(run)
+        for (action, user), runs in batches.items():
+            self.browse(run.id for run in runs)._execute_batch(action.sudo(), user)
+
+    def _execute_batch(self, action, user):
+        records = (
+            self.env[self[0].res_model]
+            .with_user(user or self.env.user)
+            .sudo()
+            .with_company(action.trigger_id.company_id)
+            .with_context(**{DEPTH_CONTEXT_KEY: 1})
+            .browse(self.mapped("res_id"))
+        )
+        errors = action.with_env(records.env)._execute_safely(records)
+        now = fields.Datetime.now()
+        self.filtered(lambda run: run.res_id not in errors).write({"state": "done", "message": False, "date": now})
+        for run in self.filtered(lambda run: run.res_id in errors):
+            run.write({"state": "failed", "message": errors[run.res_id], "date": now})
+
+    def _skip_reason(self):
+        """Why this scheduled run must not execute any more, or None."""
+        self.ensure_one()
+        if not self.workflow_id.active:
+            return _("The workflow was switched off.")
+        record = self.env[self.res_model].sudo().browse(self.res_id).exists()
+        if not record:
+            return _("The record no longer exists.")
+        if self.stage_ref and record.stage_id.id != self.stage_ref:
+            return _("The record left the stage it was in when this action was scheduled.")
+        return None
+
+    # ------------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------------
+
+    def _check_state(self, states, action_name):
+        wrong = self.filtered(lambda run: run.state not in states)
+        if wrong:
+            raise UserError(_(
+                "“%(action)s” is not possible for the run “%(run)s” in state %(state)s.",
+                action=action_name,
+                run=wrong[0].display_name,
+                state=dict(self._fields["state"]._description_selection(self.env))[wrong[0].state],
+            ))
+
+    def action_cancel(self):
+        self._check_state(("scheduled",), _("Cancel"))
+        self.write({"state": "cancelled", "message": _("Cancelled by %s.", self.env.user.name)})
+
+    def action_run_now(self):
+        self._check_state(("scheduled",), _("Run now"))
+        self._execute_scheduled()
+
+    def action_retry(self):
+        self._check_state(("failed",), _("Retry"))
+        self._execute_scheduled()
 
     def action_open_record(self):
         self.ensure_one()

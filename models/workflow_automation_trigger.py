@@ -169,12 +169,8 @@ class WorkflowAutomationTrigger(models.Model):
         run_vals = []
         failed = records.browse()
         for action in self.action_ids:
-            errors = action._execute_safely(records) if records else {}
-            run_vals += [
-                Run._prepare_vals(action, record, user, "failed" if record.id in errors else "done",
-                                  errors.get(record.id))
-                for record in records
-            ]
+            action_run_vals, errors = self._run_action(action, records, user)
+            run_vals += action_run_vals
             run_vals += [
                 Run._prepare_vals(action, record, user, "skipped", _("An earlier action of this trigger failed."))
                 for record in failed
@@ -183,6 +179,22 @@ class WorkflowAutomationTrigger(models.Model):
             records -= newly_failed
             failed |= newly_failed
         return run_vals
+
+    def _run_action(self, action, records, user):
+        """Execute ``action`` now, or schedule it when it has a delay.
+
+        Return the values of its runs and ``{record id: error}`` for the records it failed on.
+        """
+        Run = self.env["workflow.automation.run"]
+        if action.delay:
+            due = action._due_date(fields.Datetime.now())
+            check_stage = self.kind in STAGE_KINDS and action.require_same_stage
+            return [Run._prepare_scheduled_vals(action, record, user, due, check_stage) for record in records], {}
+        errors = action._execute_safely(records) if records else {}
+        return [
+            Run._prepare_vals(action, record, user, "failed" if record.id in errors else "done", errors.get(record.id))
+            for record in records
+        ], errors
 
     def _prepare_stopped_run_vals(self, records, user, depth):
         """Runs saying why a chain of workflows triggering each other was cut."""

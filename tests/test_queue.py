@@ -1,0 +1,141 @@
+from datetime import timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.exceptions import UserError, ValidationError
+from odoo.tests import tagged
+
+from .common import WorkflowAutomationCase
+
+
+@tagged("post_install", "-at_install")
+class TestDelayedActions(WorkflowAutomationCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Run = cls.env["workflow.automation.run"]
+
+    def delayed_workflow(self, delay=2, unit="days", **action):
+        return self.create_stage_workflow(
+            self.stage_qualified,
+            [{"kind": "note", "note_body": "later", "delay": delay, "delay_unit": unit, **action}],
+        )
+
+    def qualify(self, count=1):
+        leads = self.create_leads(count)
+        leads.write({"stage_id": self.stage_qualified.id})
+        return leads
+
+    def run_queue_at(self, moment):
+        with freeze_time(moment):
+            self.Run._cron_execute_due_runs()
+
+    def notes(self, lead):
+        return lead.message_ids.filtered(lambda m: "later" in (m.body or ""))
+
+    def test_delayed_action_is_scheduled_not_run(self):
+        workflow = self.delayed_workflow()
+        start = fields.Datetime.now()
+        lead = self.qualify()
+        run = self.runs(workflow)
+        self.assertEqual(run.state, "scheduled")
+        self.assertAlmostEqual(run.date_due, start + timedelta(days=2), delta=timedelta(minutes=1))
+        self.assertEqual(run.stage_ref, self.stage_qualified.id)
+        self.assertFalse(self.notes(lead))
+        cron = self.env.ref("crm_workflow_automation.workflow_automation_run_cron")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+        self.assertIn(run.date_due.replace(second=0), [t.call_at.replace(second=0) for t in triggers],
+                      "the cron is woken at the due date, not polling")
+
+    def test_queue_runs_due_actions_only(self):
+        workflow = self.delayed_workflow(delay=3, unit="hours")
+        lead = self.qualify()
+        run = self.runs(workflow)
+        self.run_queue_at(run.date_due - timedelta(minutes=5))
+        self.assertEqual(run.state, "scheduled")
+        self.run_queue_at(run.date_due + timedelta(minutes=1))
+        self.assertEqual(run.state, "done")
+        self.assertEqual(len(self.notes(lead)), 1)
+
+    def test_due_runs_of_one_action_run_as_one_batch(self):
+        workflow = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id, "delay": 1}]
+        )
+        leads = self.qualify(5)
+        self.run_queue_at(fields.Datetime.now() + timedelta(days=1, minutes=1))
+        self.assertEqual(set(self.runs(workflow).mapped("state")), {"done"})
+        self.assertEqual(leads.user_id, self.owner)
+
+    def test_record_that_left_the_stage_is_skipped(self):
+        workflow = self.delayed_workflow()
+        lead = self.qualify()
+        lead.stage_id = self.stage_proposition
+        self.run_queue_at(fields.Datetime.now() + timedelta(days=3))
+        run = self.runs(workflow)
+        self.assertEqual(run.state, "skipped")
+        self.assertIn("left the stage", run.message)
+        self.assertFalse(self.notes(lead))
+
+    def test_stage_check_can_be_switched_off(self):
+        workflow = self.delayed_workflow(require_same_stage=False)
+        lead = self.qualify()
+        lead.stage_id = self.stage_proposition
+        self.run_queue_at(fields.Datetime.now() + timedelta(days=3))
+        self.assertEqual(self.runs(workflow).state, "done")
+        self.assertTrue(self.notes(lead))
+
+    def test_switched_off_workflow_skips_its_due_runs(self):
+        workflow = self.delayed_workflow()
+        self.qualify()
+        workflow.active = False
+        self.run_queue_at(fields.Datetime.now() + timedelta(days=3))
+        self.assertEqual(self.runs(workflow).message, "The workflow was switched off.")
+
+    def test_deleting_the_record_cancels_its_scheduled_runs(self):
+        workflow = self.delayed_workflow()
+        self.qualify().unlink()
+        run = self.runs(workflow)
+        self.assertEqual(run.state, "cancelled")
+        self.assertEqual(run.message, "The record was deleted.")
+
+    def test_cancel_run_now_and_retry(self):
+        workflow = self.delayed_workflow()
+        first, second = self.qualify(2)
+        runs = self.runs(workflow)
+        run_first = runs.filtered(lambda r: r.res_id == first.id)
+        run_second = runs - run_first
+        run_first.action_cancel()
+        self.assertEqual(run_first.state, "cancelled")
+        run_second.action_run_now()
+        self.assertEqual(run_second.state, "done")
+        self.assertTrue(self.notes(second))
+        self.assertFalse(self.notes(first))
+        with self.assertRaisesRegex(UserError, "Retry"):
+            run_second.action_retry()
+        with self.assertRaisesRegex(UserError, "Run now"):
+            run_first.action_run_now()
+
+    def test_failed_run_can_be_retried(self):
+        workflow = self.delayed_workflow(note_body="{{ 10 / object.expected_revenue }}")
+        lead = self.qualify()
+        run = self.runs(workflow)
+        run.action_run_now()
+        self.assertEqual(run.state, "failed")
+        lead.expected_revenue = 4
+        run.action_retry()
+        self.assertEqual(run.state, "done")
+        self.assertIn("2.5", lead.message_ids[0].body)
+
+    def test_immediate_and_delayed_actions_of_one_trigger(self):
+        workflow = self.create_stage_workflow(self.stage_qualified, [
+            {"kind": "assign_user", "user_id": self.owner.id},
+            {"kind": "note", "note_body": "later", "delay": 5, "delay_unit": "days"},
+        ])
+        lead = self.qualify()
+        self.assertEqual(lead.user_id, self.owner)
+        self.assertEqual(sorted(self.runs(workflow).mapped("state")), ["done", "scheduled"])
+
+    def test_negative_delay_refused(self):
+        with self.assertRaisesRegex(ValidationError, "field “Delay”: the delay cannot be negative"):
+            self.delayed_workflow(delay=-1)
