@@ -108,7 +108,8 @@ class WorkflowAutomationRun(models.Model):
             self.env["ir.cron"]._notify_progress(done=len(runs), remaining=self._count_due_runs())
             if not auto_commit:
                 break
-            self.env.cr.commit()  # pylint: disable=invalid-commit - one transaction per batch, by design
+            # One transaction per batch, by design: a process that dies loses only its batch.
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         self.search([("state", "=", "scheduled")], order="date_due", limit=1)._wake_queue()
 
     @api.model
