@@ -14,6 +14,8 @@
         "views/workflow_automation_trigger_views.xml",
         "views/workflow_automation_views.xml",
         "views/workflow_automation_menus.xml",
+        "views/crm_lead_views.xml",
+        "views/project_project_views.xml",
     ],
     "demo": [
         "demo/workflow_automation_demo.xml",

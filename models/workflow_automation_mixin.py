@@ -1,7 +1,7 @@
 from collections import defaultdict
 from contextlib import contextmanager
 
-from odoo import _, api, models
+from odoo import _, api, fields, models
 
 DEPTH_CONTEXT_KEY = "workflow_automation_depth"
 # Workflows whose actions fire other workflows stop after this many links (DESIGN.md #5).
@@ -23,6 +23,30 @@ class WorkflowAutomationMixin(models.AbstractModel):
     _description = "Workflow Automation Mixin"
     # The many2one a workflow's scope is compared with (a pipeline, ...); None: the record itself.
     _workflow_scope_field = None
+
+    workflow_scheduled_count = fields.Integer(
+        string="Scheduled automations", compute="_compute_workflow_scheduled_count"
+    )
+
+    def _workflow_runs_domain(self):
+        return [("res_model", "=", self._name), ("res_id", "in", self.ids)]
+
+    def _compute_workflow_scheduled_count(self):
+        counts = dict(self.env["workflow.automation.run"].sudo()._read_group(
+            [*self._workflow_runs_domain(), ("state", "=", "scheduled")], ["res_id"], ["__count"]
+        ))
+        for record in self:
+            record.workflow_scheduled_count = counts.get(record.id, 0)
+
+    def action_open_workflow_runs(self):
+        """What the workflows did and have scheduled on this record."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_workflow_automation.workflow_automation_run_action"
+        )
+        action["domain"] = self._workflow_runs_domain()
+        action["context"] = {"search_default_scheduled": 1}
+        return action
 
     # ------------------------------------------------------------------
     # What a model tells the engine (override in the model's own file)
@@ -93,7 +117,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     def unlink(self):
         self.env["workflow.automation.run"].sudo().search([
-            ("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "scheduled"),
+            *self._workflow_runs_domain(), ("state", "=", "scheduled"),
         ]).write({"state": "cancelled", "message": _("The record was deleted.")})
         return super().unlink()
 

@@ -48,6 +48,16 @@ class TestDelayedActions(WorkflowAutomationCase):
         self.assertIn(run.date_due.replace(second=0), [t.call_at.replace(second=0) for t in triggers],
                       "the cron is woken at the due date, not polling")
 
+    def test_record_shows_its_scheduled_automations(self):
+        workflow = self.delayed_workflow()
+        lead = self.qualify()
+        self.assertEqual(lead.workflow_scheduled_count, 1)
+        action = lead.action_open_workflow_runs()
+        self.assertEqual(self.env["workflow.automation.run"].search(action["domain"]), self.runs(workflow))
+        self.runs(workflow).action_cancel()
+        lead.invalidate_recordset(["workflow_scheduled_count"])
+        self.assertEqual(lead.workflow_scheduled_count, 0)
+
     def test_queue_runs_due_actions_only(self):
         workflow = self.delayed_workflow(delay=3, unit="hours")
         lead = self.qualify()
