@@ -136,15 +136,28 @@ class WorkflowAutomationRun(models.Model):
 
     def _execute_scheduled(self):
         """Execute these runs now, each action once for all its records and triggering user."""
+        records = self._existing_records()
+        skipped = defaultdict(list)
         batches = defaultdict(list)
         for run in self:
-            reason = run._skip_reason()
+            reason = run._skip_reason(records.get((run.res_model, run.res_id)))
             if reason:
-                run.write({"state": "skipped", "message": reason, "date": fields.Datetime.now()})
+                skipped[reason].append(run.id)
             else:
-                batches[run.action_id, run.user_id].append(run)
-        for (action, user), runs in batches.items():
-            self.browse(run.id for run in runs)._execute_batch(action.sudo(), user)
+                batches[run.action_id, run.user_id].append(run.id)
+        now = fields.Datetime.now()
+        for reason, run_ids in skipped.items():
+            self.browse(run_ids).write({"state": "skipped", "message": reason, "date": now})
+        for (action, user), run_ids in batches.items():
+            self.browse(run_ids)._execute_batch(action.sudo(), user)
+
+    def _existing_records(self):
+        """``{(model, id): record}`` for the runs' records that still exist, read together."""
+        records = {}
+        for model, runs in self.grouped("res_model").items():
+            for record in self.env[model].sudo().browse(runs.mapped("res_id")).exists():
+                records[model, record.id] = record
+        return records
 
     def _execute_batch(self, action, user):
         records = (
@@ -161,12 +174,11 @@ class WorkflowAutomationRun(models.Model):
         for run in self.filtered(lambda run: run.res_id in errors):
             run.write({"state": "failed", "message": errors[run.res_id], "date": now})
 
-    def _skip_reason(self):
-        """Why this scheduled run must not execute any more, or None."""
+    def _skip_reason(self, record):
+        """Why this scheduled run must not execute on ``record`` (empty if deleted), or None."""
         self.ensure_one()
         if not self.workflow_id.active:
             return _("The workflow was switched off.")
-        record = self.env[self.res_model].sudo().browse(self.res_id).exists()
         if not record:
             return _("The record no longer exists.")
         if self.stage_ref and record.stage_id.id != self.stage_ref:

@@ -109,6 +109,15 @@ class TestDelayedActions(WorkflowAutomationCase):
         self.assertEqual(run.state, "cancelled")
         self.assertEqual(run.message, "The record was deleted.")
 
+    def test_run_of_a_vanished_record_is_skipped(self):
+        workflow = self.delayed_workflow()
+        self.qualify().unlink()
+        run = self.runs(workflow)
+        run.state = "scheduled"  # taken by a process before the deletion cancelled it
+        run.action_run_now()
+        self.assertEqual(run.state, "skipped")
+        self.assertEqual(run.message, "The record no longer exists.")
+
     def test_cancel_run_now_and_retry(self):
         workflow = self.delayed_workflow()
         first, second = self.qualify(2)
