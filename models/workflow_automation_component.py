@@ -16,10 +16,17 @@ class WorkflowAutomationComponent(models.AbstractModel):
         self.env.registry.clear_cache()
         return components
 
+    def _fields_editable_while_on(self):
+        """Bookkeeping of the engine itself, written while the workflow runs."""
+        return set()
+
     def write(self, vals):
-        self.workflow_id._check_editable()
+        definition_changed = bool(set(vals) - self._fields_editable_while_on())
+        if definition_changed:
+            self.workflow_id._check_editable()
         result = super().write(vals)
-        self.env.registry.clear_cache()
+        if definition_changed:
+            self.env.registry.clear_cache()
         return result
 
     @api.ondelete(at_uninstall=False)

@@ -45,11 +45,20 @@ class WorkflowAutomationRun(models.Model):
     user_id = fields.Many2one("res.users", string="Triggered by", ondelete="set null")
     date = fields.Datetime(default=fields.Datetime.now, required=True, index=True)
     date_due = fields.Datetime(string="Due", index=True, help="When a scheduled run is due.")
+    occurrence = fields.Date(help="For a date trigger: the occurrence this run belongs to.")
     stage_ref = fields.Integer(
         string="Stage when scheduled",
         help="Set when the run must be skipped if the record left this stage before it is due.",
     )
     message = fields.Text(help="The error of a failed run, or why a run was skipped.")
+
+    _sql_constraints = [
+        (
+            "occurrence_uniq",
+            "UNIQUE(trigger_id, action_id, res_id, occurrence)",
+            "A date trigger runs an action once per record and occurrence.",
+        ),
+    ]
 
     @api.depends("res_model", "res_id")
     def _compute_record_ref(self):

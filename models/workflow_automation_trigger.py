@@ -1,7 +1,14 @@
+from datetime import datetime as py_datetime
+from datetime import time as py_time
+from datetime import timedelta
+
+import pytz
+
 from odoo import _, api, fields, models
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation import TriggerSpec
+from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
 
 # kind -> the targets it is offered for
 TRIGGER_KINDS = {
@@ -12,6 +19,7 @@ TRIGGER_KINDS = {
     "lost": ("crm.lead",),
     "restored": ("crm.lead",),
     "project_closed": ("project.project",),
+    "date": ("crm.lead", "project.project"),
 }
 STAGE_KINDS = ("stage_reached", "stage_changed")
 
@@ -36,6 +44,7 @@ class WorkflowAutomationTrigger(models.Model):
             ("lost", "Opportunity lost"),
             ("restored", "Opportunity restored"),
             ("project_closed", "Project closed"),
+            ("date", "Date reached"),
         ],
         string="When",
         required=True,
@@ -51,6 +60,24 @@ class WorkflowAutomationTrigger(models.Model):
         help="Leave empty for any stage.",
     )
     project_stage_id = fields.Many2one("project.project.stage", string="To project stage", ondelete="restrict")
+    # "N days before/after the date in field F, at an hour of the day"
+    date_field_id = fields.Many2one(
+        "ir.model.fields",
+        string="Date field",
+        ondelete="cascade",
+        domain="[('model', '=', target), ('ttype', 'in', ('date', 'datetime')), ('store', '=', True)]",
+    )
+    date_offset = fields.Integer(string="Days", help="How many days before or after the date.")
+    date_direction = fields.Selection(
+        [("after", "after"), ("before", "before")], string="Before or after", default="after", required=True
+    )
+    date_hour = fields.Integer(string="At hour", default=9, help="Hour of the day, in the company's timezone.")
+    date_catch_up = fields.Boolean(
+        string="Catch up once",
+        help="On the next scan, also fire for occurrences already past (once); "
+        "otherwise a new trigger only fires for occurrences from now on.",
+    )
+    date_scanned_until = fields.Datetime(readonly=True, copy=False, help="End of the last scanned window.")
     filter_domain = fields.Char(
         string="Condition",
         default="[]",
@@ -68,10 +95,22 @@ class WorkflowAutomationTrigger(models.Model):
                     "Stage goes from %(from)s to %(to)s",
                     **{"from": from_stage.name or _("any stage"), "to": to_stage.name or _("any stage")},
                 )
+            elif trigger.kind == "date":
+                trigger.display_name = _(
+                    "%(days)s day(s) %(direction)s %(field)s",
+                    days=trigger.date_offset,
+                    direction=dict(trigger._fields["date_direction"]._description_selection(self.env)).get(
+                        trigger.date_direction
+                    ),
+                    field=trigger.date_field_id.field_description or "?",
+                )
             elif trigger.kind == "stage_reached":
                 trigger.display_name = _("Stage reached: %s", to_stage.name or "?")
             else:
                 trigger.display_name = kinds.get(trigger.kind, "")
+
+    def _fields_editable_while_on(self):
+        return {"date_scanned_until", "date_catch_up"}
 
     def _get_stages(self):
         """Return (from stage, to stage) in the stage model of the workflow's target."""
@@ -118,6 +157,17 @@ class WorkflowAutomationTrigger(models.Model):
             if trigger.target == "crm.lead":
                 trigger._check_stage_in_scope("from_stage_id")
                 trigger._check_stage_in_scope("stage_id")
+
+    @api.constrains("kind", "date_field_id", "date_offset", "date_hour")
+    def _check_date_trigger(self):
+        for trigger in self.filtered(lambda t: t.kind == "date"):
+            field = trigger.date_field_id
+            if not field or field.model != trigger.target or field.ttype not in ("date", "datetime"):
+                trigger._raise_invalid("date_field_id", _("choose a date or date and time field of the target."))
+            if trigger.date_offset < 0:
+                trigger._raise_invalid("date_offset", _("the number of days cannot be negative."))
+            if not 0 <= trigger.date_hour <= 23:
+                trigger._raise_invalid("date_hour", _("the hour must be between 0 and 23."))
 
     @api.constrains("filter_domain", "workflow_id")
     def _check_filter_domain(self):
@@ -206,3 +256,77 @@ class WorkflowAutomationTrigger(models.Model):
             for action in self.action_ids
             for record in records
         ]
+
+    # ------------------------------------------------------------------
+    # Date-based triggers (DESIGN.md principle 7)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_scan_date_triggers(self):
+        """Fire the date triggers whose occurrences fell since their last scan."""
+        now = fields.Datetime.now()
+        triggers = self.sudo().search([("kind", "=", "date"), ("workflow_id.active", "=", True)])
+        for trigger in triggers:
+            trigger._scan_dates(now)
+
+    def _scan_dates(self, now):
+        """Fire on the records whose occurrence (date ± days, at the hour) is in the window.
+
+        The window runs from the last scan (or from now for a new trigger, unless it catches
+        up once) to ``now``; the records are found by a search on the date field's range.
+        """
+        self.ensure_one()
+        start = self.date_scanned_until or (py_datetime(1970, 1, 1) if self.date_catch_up else now)
+        self.write({"date_scanned_until": now, "date_catch_up": False})
+        if start >= now:
+            return
+        tz = pytz.timezone(self.workflow_id.company_id.partner_id.tz or "UTC")
+        shift = timedelta(days=self.date_offset if self.date_direction == "after" else -self.date_offset)
+        # occurrence at day D ⇔ field date is D - shift; widen by a day, then check exactly
+        first_day = pytz.utc.localize(start).astimezone(tz).date() - shift - timedelta(days=1)
+        last_day = pytz.utc.localize(now).astimezone(tz).date() - shift + timedelta(days=1)
+        records = self._date_candidates(first_day, last_day)
+        occurrences = {}
+        for record in records:
+            day = self._record_day(record, tz) + shift
+            moment = tz.localize(py_datetime.combine(day, py_time(self.date_hour))).astimezone(pytz.utc)
+            if start < moment.replace(tzinfo=None) <= now:
+                occurrences[record.id] = day
+        self._fire_occurrences(records.browse(list(occurrences)), occurrences)
+
+    def _date_candidates(self, first_day, last_day):
+        field_name = self.date_field_id.name
+        if self.date_field_id.ttype == "datetime":  # whole days, already a day wider for the timezones
+            first_day = py_datetime.combine(first_day, py_time.min)
+            last_day = py_datetime.combine(last_day, py_time.max)
+        Model = self.env[self.target].sudo().with_context(active_test=False)
+        scope = self.workflow_id.team_ids if self.target == "crm.lead" else self.workflow_id.project_ids
+        domain = [
+            (field_name, ">=", first_day),
+            (field_name, "<=", last_day),
+            ("company_id", "in", [False, self.workflow_id.company_id.id]),
+        ]
+        if scope:
+            domain.append((Model._workflow_scope_field or "id", "in", scope.ids))
+        return Model.search(domain)
+
+    def _record_day(self, record, tz):
+        value = record[self.date_field_id.name]
+        if self.date_field_id.ttype == "datetime":
+            return pytz.utc.localize(value).astimezone(tz).date()
+        return value
+
+    def _fire_occurrences(self, records, occurrences):
+        """Run the actions once per record and occurrence, whatever the number of scans."""
+        Run = self.env["workflow.automation.run"].sudo()
+        done = Run.search([("trigger_id", "=", self.id), ("res_id", "in", records.ids), ("occurrence", "!=", False)])
+        already = {(run.res_id, run.occurrence) for run in done}
+        records = records.filtered(lambda r: (r.id, occurrences[r.id]) not in already)
+        records = self._filter_condition(records) if records else records
+        if not records:
+            return
+        actors = records.with_context(**{DEPTH_CONTEXT_KEY: 1}).with_company(self.workflow_id.company_id)
+        run_vals = self._execute(actors, self.env.user)
+        for vals in run_vals:
+            vals["occurrence"] = occurrences[vals["res_id"]]
+        Run.create(run_vals)

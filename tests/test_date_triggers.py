@@ -1,0 +1,103 @@
+from datetime import date, datetime
+
+from freezegun import freeze_time
+
+from odoo import Command
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from .common import WorkflowAutomationCase
+
+
+@tagged("post_install", "-at_install")
+class TestDateTriggers(WorkflowAutomationCase):
+    """Time travel: the scan runs at chosen moments; the company's timezone is UTC."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.partner_id.tz = "UTC"
+        cls.deadline_field = cls.env["ir.model.fields"]._get("crm.lead", "date_deadline")
+
+    def date_workflow(self, days=2, direction="after", hour=9, name="Date workflow", active=True, **trigger):
+        return self.create_workflow(
+            [{
+                "kind": "date",
+                "date_field_id": self.deadline_field.id,
+                "date_offset": days,
+                "date_direction": direction,
+                "date_hour": hour,
+                "actions": [{"kind": "note", "note_body": "date reached"}],
+                **trigger,
+            }],
+            name=name,
+            active=active,
+            team_ids=[Command.set(self.team_a.ids)],
+        )
+
+    def scan_at(self, moment):
+        with freeze_time(moment):
+            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+
+    def test_fires_once_at_the_hour_of_the_occurrence(self):
+        with freeze_time("2026-03-01 08:00"):
+            workflow = self.date_workflow(days=2, hour=9)
+            lead = self.create_leads(date_deadline=date(2026, 3, 10))
+        self.scan_at("2026-03-01 08:00")  # first scan: the window starts now
+        self.scan_at("2026-03-12 08:59")  # occurrence: March 12 at 9:00
+        self.assertFalse(self.runs(workflow))
+        self.scan_at("2026-03-12 09:30")
+        run = self.runs(workflow)
+        self.assertEqual((run.res_id, run.occurrence, run.state), (lead.id, date(2026, 3, 12), "done"))
+        self.scan_at("2026-03-13 10:00")
+        self.assertEqual(len(self.runs(workflow)), 1)
+
+    def test_days_before_the_date(self):
+        with freeze_time("2026-03-01 08:00"):
+            workflow = self.date_workflow(days=2, direction="before", hour=0)
+            lead = self.create_leads(date_deadline=date(2026, 3, 10))
+            self.scan_at("2026-03-01 08:00")
+        self.scan_at("2026-03-08 00:30")
+        self.assertEqual(self.runs(workflow).occurrence, date(2026, 3, 8))
+        self.assertEqual(self.runs(workflow).res_id, lead.id)
+
+    def test_a_new_trigger_ignores_past_occurrences_unless_catching_up(self):
+        self.create_leads(date_deadline=date(2020, 1, 1))
+        with freeze_time("2026-03-01 08:00"):
+            ignoring = self.date_workflow(name="Ignoring")
+            catching_up = self.date_workflow(name="Catching up", date_catch_up=True)
+        self.scan_at("2026-03-01 10:00")
+        self.assertFalse(self.runs(ignoring))
+        self.assertEqual(self.runs(catching_up).occurrence, date(2020, 1, 3))
+        self.assertFalse(catching_up.trigger_ids.date_catch_up, "a catch-up happens once")
+
+    def test_scanning_a_window_twice_enqueues_nothing_twice(self):
+        with freeze_time("2026-03-01 08:00"):
+            workflow = self.date_workflow(days=0, hour=9)
+            self.create_leads(2, date_deadline=date(2026, 3, 5))
+        self.scan_at("2026-03-01 08:00")
+        self.scan_at("2026-03-05 12:00")
+        workflow.trigger_ids.date_scanned_until = datetime(2026, 3, 1)  # as if the cron ran twice
+        self.scan_at("2026-03-05 12:00")
+        self.assertEqual(len(self.runs(workflow)), 2)
+
+    def test_scope_and_condition_apply(self):
+        with freeze_time("2026-03-01 08:00"):
+            workflow = self.date_workflow(days=0, filter_domain="[('expected_revenue', '>', 100)]")
+            big = self.create_leads(date_deadline=date(2026, 3, 5), expected_revenue=500)
+            self.create_leads(date_deadline=date(2026, 3, 5), expected_revenue=50)
+            self.create_leads(date_deadline=date(2026, 3, 5), expected_revenue=500, team=self.team_b)
+        self.scan_at("2026-03-01 08:00")
+        self.scan_at("2026-03-05 12:00")
+        self.assertEqual(self.runs(workflow).res_id, big.id)
+
+    def test_a_field_that_is_not_a_date_is_refused(self):
+        name_field = self.env["ir.model.fields"]._get("crm.lead", "name")
+        with self.assertRaisesRegex(ValidationError, "field “Date field”: choose a date or date and time field"):
+            self.date_workflow(date_field_id=name_field.id, active=False)
+
+    def test_negative_days_and_wrong_hour_are_refused(self):
+        with self.assertRaisesRegex(ValidationError, "field “Days”: the number of days cannot be negative"):
+            self.date_workflow(days=-1, active=False)
+        with self.assertRaisesRegex(ValidationError, "field “At hour”: the hour must be between 0 and 23"):
+            self.date_workflow(hour=24, active=False)
