@@ -20,8 +20,11 @@ TRIGGER_KINDS = {
     "restored": ("crm.lead",),
     "project_closed": ("project.project",),
     "date": ("crm.lead", "project.project"),
+    "inactive": ("crm.lead", "project.project"),
 }
 STAGE_KINDS = ("stage_reached", "stage_changed")
+# Kinds found by the hourly scan rather than by a write
+SCANNED_KINDS = ("date", "inactive")
 
 
 class WorkflowAutomationTrigger(models.Model):
@@ -45,6 +48,7 @@ class WorkflowAutomationTrigger(models.Model):
             ("restored", "Opportunity restored"),
             ("project_closed", "Project closed"),
             ("date", "Date reached"),
+            ("inactive", "No change for N days in a stage"),
         ],
         string="When",
         required=True,
@@ -77,6 +81,9 @@ class WorkflowAutomationTrigger(models.Model):
         help="On the next scan, also fire for occurrences already past (once); "
         "otherwise a new trigger only fires for occurrences from now on.",
     )
+    inactive_days = fields.Integer(
+        string="Days without change", default=14, help="A stale deal: no change for this many days in the stage."
+    )
     date_scanned_until = fields.Datetime(readonly=True, copy=False, help="End of the last scanned window.")
     filter_domain = fields.Char(
         string="Condition",
@@ -106,6 +113,10 @@ class WorkflowAutomationTrigger(models.Model):
                 )
             elif trigger.kind == "stage_reached":
                 trigger.display_name = _("Stage reached: %s", to_stage.name or "?")
+            elif trigger.kind == "inactive":
+                trigger.display_name = _(
+                    "No change for %(days)s days in %(stage)s", days=trigger.inactive_days, stage=to_stage.name or "?"
+                )
             else:
                 trigger.display_name = kinds.get(trigger.kind, "")
 
@@ -145,15 +156,17 @@ class WorkflowAutomationTrigger(models.Model):
             if trigger.workflow_id.target not in TRIGGER_KINDS[trigger.kind]:
                 trigger._raise_invalid("kind", _("this trigger is not available for this target."))
 
-    @api.constrains("kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id")
+    @api.constrains("kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id", "inactive_days")
     def _check_stages(self):
-        for trigger in self.filtered(lambda t: t.kind in STAGE_KINDS):
+        for trigger in self.filtered(lambda t: t.kind in (*STAGE_KINDS, "inactive")):
             from_stage, to_stage = trigger._get_stages()
             to_field = "project_stage_id" if trigger.target == "project.project" else "stage_id"
-            if trigger.kind == "stage_reached" and not to_stage:
+            if trigger.kind in ("stage_reached", "inactive") and not to_stage:
                 trigger._raise_invalid(to_field, _("choose the stage that fires the trigger."))
             if trigger.kind == "stage_changed" and from_stage and from_stage == to_stage:
                 trigger._raise_invalid(to_field, _("the two stages must differ."))
+            if trigger.kind == "inactive" and trigger.inactive_days < 1:
+                trigger._raise_invalid("inactive_days", _("count at least one day."))
             if trigger.target == "crm.lead":
                 trigger._check_stage_in_scope("from_stage_id")
                 trigger._check_stage_in_scope("stage_id")
@@ -238,7 +251,7 @@ class WorkflowAutomationTrigger(models.Model):
         Run = self.env["workflow.automation.run"]
         if action.delay:
             due = action._due_date(fields.Datetime.now())
-            check_stage = self.kind in STAGE_KINDS and action.require_same_stage
+            check_stage = self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage
             return [Run._prepare_scheduled_vals(action, record, user, due, check_stage) for record in records], {}
         errors = action._execute_safely(records) if records else {}
         return [
@@ -263,23 +276,40 @@ class WorkflowAutomationTrigger(models.Model):
 
     @api.model
     def _cron_scan_date_triggers(self):
-        """Fire the date triggers whose occurrences fell since their last scan."""
+        """Fire the date and inactivity triggers whose occurrences fell since their last scan."""
         now = fields.Datetime.now()
-        triggers = self.sudo().search([("kind", "=", "date"), ("workflow_id.active", "=", True)])
+        triggers = self.sudo().search([("kind", "in", SCANNED_KINDS), ("workflow_id.active", "=", True)])
         for trigger in triggers:
-            trigger._scan_dates(now)
+            trigger._scan(now)
 
-    def _scan_dates(self, now):
-        """Fire on the records whose occurrence (date ± days, at the hour) is in the window.
+    def _scan(self, now):
+        """Fire on the records whose occurrence is in the window since the last scan.
 
         The window runs from the last scan (or from now for a new trigger, unless it catches
-        up once) to ``now``; the records are found by a search on the date field's range.
+        up once) to ``now``; the records are found by a search on a date range.
         """
         self.ensure_one()
         start = self.date_scanned_until or (py_datetime(1970, 1, 1) if self.date_catch_up else now)
         self.write({"date_scanned_until": now, "date_catch_up": False})
         if start >= now:
             return
+        if self.kind == "inactive":
+            records, occurrences = self._inactive_occurrences(start, now)
+        else:
+            records, occurrences = self._date_occurrences(start, now)
+        self._fire_occurrences(records, occurrences)
+
+    def _inactive_occurrences(self, start, now):
+        """Records unchanged for the trigger's days in its stage; one occurrence per last change."""
+        quiet = timedelta(days=self.inactive_days)
+        stage = self._get_stages()[1]
+        records = self._scan_search([
+            ("write_date", ">", start - quiet), ("write_date", "<=", now - quiet), ("stage_id", "=", stage.id),
+        ])
+        return records, {record.id: record.write_date.date() for record in records}
+
+    def _date_occurrences(self, start, now):
+        """Records whose date ± days, at the hour in the company's timezone, is in the window."""
         tz = pytz.timezone(self.workflow_id.company_id.partner_id.tz or "UTC")
         shift = timedelta(days=self.date_offset if self.date_direction == "after" else -self.date_offset)
         # occurrence at day D ⇔ field date is D - shift; widen by a day, then check exactly
@@ -292,20 +322,20 @@ class WorkflowAutomationTrigger(models.Model):
             moment = tz.localize(py_datetime.combine(day, py_time(self.date_hour))).astimezone(pytz.utc)
             if start < moment.replace(tzinfo=None) <= now:
                 occurrences[record.id] = day
-        self._fire_occurrences(records.browse(list(occurrences)), occurrences)
+        return records.browse(list(occurrences)), occurrences
 
     def _date_candidates(self, first_day, last_day):
         field_name = self.date_field_id.name
         if self.date_field_id.ttype == "datetime":  # whole days, already a day wider for the timezones
             first_day = py_datetime.combine(first_day, py_time.min)
             last_day = py_datetime.combine(last_day, py_time.max)
+        return self._scan_search([(field_name, ">=", first_day), (field_name, "<=", last_day)])
+
+    def _scan_search(self, domain):
+        """Search ``domain`` among the records of the workflow's scope and company."""
         Model = self.env[self.target].sudo().with_context(active_test=False)
         scope = self.workflow_id.team_ids if self.target == "crm.lead" else self.workflow_id.project_ids
-        domain = [
-            (field_name, ">=", first_day),
-            (field_name, "<=", last_day),
-            ("company_id", "in", [False, self.workflow_id.company_id.id]),
-        ]
+        domain = [*domain, ("company_id", "in", [False, self.workflow_id.company_id.id])]
         if scope:
             domain.append((Model._workflow_scope_field or "id", "in", scope.ids))
         return Model.search(domain)

@@ -101,3 +101,50 @@ class TestDateTriggers(WorkflowAutomationCase):
             self.date_workflow(days=-1, active=False)
         with self.assertRaisesRegex(ValidationError, "field “At hour”: the hour must be between 0 and 23"):
             self.date_workflow(hour=24, active=False)
+
+
+@tagged("post_install", "-at_install")
+class TestInactivityTriggers(WorkflowAutomationCase):
+    def stale_workflow(self, **trigger):
+        return self.create_workflow(
+            [{
+                "kind": "inactive",
+                "stage_id": self.stage_proposition.id,
+                "inactive_days": 14,
+                "actions": [{"kind": "note", "note_body": "stale deal"}],
+                **trigger,
+            }],
+            team_ids=[Command.set(self.team_a.ids)],
+        )
+
+    def last_changed(self, leads, moment):
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE crm_lead SET write_date = %s WHERE id IN %s", [moment, tuple(leads.ids)])
+        leads.invalidate_recordset(["write_date"])
+
+    def scan_at(self, moment):
+        with freeze_time(moment):
+            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+
+    def test_stale_deal_fires_once_per_period_of_inactivity(self):
+        workflow = self.stale_workflow()
+        stale = self.create_leads(stage=self.stage_proposition)
+        elsewhere = self.create_leads(stage=self.stage_qualified)
+        self.last_changed(stale | elsewhere, datetime(2026, 3, 1, 10, 0))
+        self.scan_at("2026-03-01 12:00")  # first scan: the window starts now
+        self.scan_at("2026-03-15 09:00")
+        self.assertFalse(self.runs(workflow), "13 days and 23 hours are not 14 days")
+        self.scan_at("2026-03-15 11:00")
+        self.assertEqual(self.runs(workflow).res_id, stale.id)
+        self.scan_at("2026-03-20 11:00")
+        self.assertEqual(len(self.runs(workflow)), 1, "once per period of inactivity")
+        self.last_changed(stale, datetime(2026, 3, 20, 11, 0))  # a new period starts
+        self.scan_at("2026-04-04 12:00")
+        self.assertEqual(len(self.runs(workflow)), 2)
+        self.assertEqual(self.runs(workflow)[0].occurrence, date(2026, 3, 20))
+
+    def test_inactivity_needs_a_stage_and_days(self):
+        with self.assertRaisesRegex(ValidationError, "field “To stage”: choose the stage"):
+            self.stale_workflow(stage_id=False)
+        with self.assertRaisesRegex(ValidationError, "field “Days without change”: count at least one day"):
+            self.stale_workflow(inactive_days=0)
