@@ -1,3 +1,5 @@
+import calendar
+from datetime import date as py_date
 from datetime import datetime as py_datetime
 from datetime import time as py_time
 from datetime import timedelta
@@ -5,6 +7,7 @@ from datetime import timedelta
 import pytz
 
 from odoo import _, api, fields, models
+from odoo.osv import expression
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation import TriggerSpec
@@ -25,6 +28,13 @@ TRIGGER_KINDS = {
 STAGE_KINDS = ("stage_reached", "stage_changed")
 # Kinds found by the hourly scan rather than by a write
 SCANNED_KINDS = ("date", "inactive")
+
+
+def _same_day_in_year(day, year):
+    """``day`` moved to ``year``; February 29 becomes the 28th in other years."""
+    if (day.month, day.day) == (2, 29) and not calendar.isleap(year):
+        return py_date(year, 2, 28)
+    return day.replace(year=year)
 
 
 class WorkflowAutomationTrigger(models.Model):
@@ -76,6 +86,7 @@ class WorkflowAutomationTrigger(models.Model):
         [("after", "after"), ("before", "before")], string="Before or after", default="after", required=True
     )
     date_hour = fields.Integer(string="At hour", default=9, help="Hour of the day, in the company's timezone.")
+    date_yearly = fields.Boolean(string="Every year", help="Fire again on every anniversary of the date.")
     date_catch_up = fields.Boolean(
         string="Catch up once",
         help="On the next scan, also fire for occurrences already past (once); "
@@ -312,17 +323,45 @@ class WorkflowAutomationTrigger(models.Model):
         """Records whose date ± days, at the hour in the company's timezone, is in the window."""
         tz = pytz.timezone(self.workflow_id.company_id.partner_id.tz or "UTC")
         shift = timedelta(days=self.date_offset if self.date_direction == "after" else -self.date_offset)
+        if self.date_yearly:  # a catch-up goes back one year at most: one occurrence per record
+            start = max(start, now - timedelta(days=366))
         # occurrence at day D ⇔ field date is D - shift; widen by a day, then check exactly
         first_day = pytz.utc.localize(start).astimezone(tz).date() - shift - timedelta(days=1)
         last_day = pytz.utc.localize(now).astimezone(tz).date() - shift + timedelta(days=1)
-        records = self._date_candidates(first_day, last_day)
+        if self.date_yearly:
+            records = self._anniversary_candidates(first_day, last_day)
+        else:
+            records = self._date_candidates(first_day, last_day)
         occurrences = {}
         for record in records:
-            day = self._record_day(record, tz) + shift
-            moment = tz.localize(py_datetime.combine(day, py_time(self.date_hour))).astimezone(pytz.utc)
-            if start < moment.replace(tzinfo=None) <= now:
-                occurrences[record.id] = day
+            for day in self._occurrence_days(self._record_day(record, tz), shift, start, now):
+                moment = tz.localize(py_datetime.combine(day, py_time(self.date_hour))).astimezone(pytz.utc)
+                if start < moment.replace(tzinfo=None) <= now:
+                    occurrences[record.id] = day
+                    break
         return records.browse(list(occurrences)), occurrences
+
+    def _occurrence_days(self, day, shift, start, now):
+        """The occurrence days of a record's date that may fall in the window."""
+        if not self.date_yearly:
+            return [day + shift]
+        years = range(max(day.year, start.year - 1), now.year + 2)
+        return [_same_day_in_year(day, year) + shift for year in years]
+
+    def _anniversary_candidates(self, first_day, last_day):
+        """Records whose date has the month and day of one of the days, in any year."""
+        field_name = self.date_field_id.name
+        month_days = set()
+        for index in range((last_day - first_day).days + 1):
+            day = first_day + timedelta(days=index)
+            month_days.add((day.month, day.day))
+            if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+                month_days.add((2, 29))  # born on February 29: celebrated on the 28th
+        domain = expression.OR([
+            [(f"{field_name}.month_number", "=", month), (f"{field_name}.day_of_month", "=", day)]
+            for month, day in sorted(month_days)
+        ])
+        return self._scan_search(domain)
 
     def _date_candidates(self, first_day, last_day):
         field_name = self.date_field_id.name

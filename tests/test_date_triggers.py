@@ -91,6 +91,22 @@ class TestDateTriggers(WorkflowAutomationCase):
         self.scan_at("2026-03-05 12:00")
         self.assertEqual(self.runs(workflow).res_id, big.id)
 
+    def test_yearly_fires_on_every_anniversary(self):
+        with freeze_time("2026-03-01 08:00"):
+            workflow = self.date_workflow(days=0, hour=9, date_yearly=True)
+            renewal = self.create_leads(date_deadline=date(2024, 3, 10))
+            leap = self.create_leads(date_deadline=date(2024, 2, 29))
+        self.scan_at("2026-03-01 08:00")
+        self.scan_at("2026-03-10 10:00")
+        self.assertEqual(self.runs(workflow).mapped("occurrence"), [date(2026, 3, 10)])
+        self.scan_at("2027-02-28 10:00")
+        self.assertEqual(self.runs(workflow).filtered(lambda r: r.res_id == leap.id).occurrence, date(2027, 2, 28))
+        self.scan_at("2027-03-10 10:00")
+        self.assertEqual(
+            sorted(self.runs(workflow).filtered(lambda r: r.res_id == renewal.id).mapped("occurrence")),
+            [date(2026, 3, 10), date(2027, 3, 10)],
+        )
+
     def test_a_field_that_is_not_a_date_is_refused(self):
         name_field = self.env["ir.model.fields"]._get("crm.lead", "name")
         with self.assertRaisesRegex(ValidationError, "field “Date field”: choose a date or date and time field"):
