@@ -9,9 +9,10 @@ the same run with no automation switched on.
 
 import argparse
 import time
+from datetime import timedelta
 
 import odoo
-from odoo import SUPERUSER_ID, Command, api
+from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.modules.registry import Registry
 
 SCOPES = 50
@@ -150,6 +151,89 @@ class Bench:
             env.flush_all()
 
 
+class TimeBench:
+    """Issue 4: the queue of delayed actions and the date scan."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def queue(self, count, kind):
+        """Runs per second: ``count`` due runs drained by the cron, and the same action in a loop."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            leads = env["crm.lead"].create([{"name": f"Queue {i}", "type": "opportunity"} for i in range(count)])
+            tag = env["crm.tag"].create({"name": f"Queue tag {kind}"})
+            action_vals = {"kind": "note", "note_body": "Queued {{ object.name }}"} if kind == "note" else {
+                "kind": "add_tags", "tag_ids": [Command.set(tag.ids)]}
+            workflow = env["workflow.automation"].create({
+                "name": f"Queue {kind}", "target": "crm.lead",
+                "trigger_ids": [Command.create({"kind": "create", "action_ids": [Command.create(
+                    {**action_vals, "delay": 1})]})],
+            })
+            workflow.active = True
+            action = workflow.trigger_ids.action_ids
+            Run = env["workflow.automation.run"]
+            past = fields.Datetime.now() - timedelta(minutes=1)
+            Run.create([Run._prepare_scheduled_vals(action, lead, env.user, past, False) for lead in leads])
+            lead_ids, workflow_id = leads.ids, workflow.id
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            start = time.perf_counter()
+            env["workflow.automation.run"]._cron_execute_due_runs()
+            queued = count / (time.perf_counter() - start)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            start = time.perf_counter()
+            for lead in env["crm.lead"].browse(lead_ids):
+                if kind == "note":
+                    lead.message_post(body=f"Direct {lead.name}", subtype_xmlid="mail.mt_note")
+                else:
+                    lead.write({"tag_ids": [Command.link(tag.id)]})
+            env.flush_all()
+            direct = count / (time.perf_counter() - start)
+            cr.rollback()
+            env["workflow.automation"].browse(workflow_id).active = False
+        return queued, direct
+
+    def date_scan(self, total, due):
+        """Seconds and queries of one scan over ``total`` opportunities of which ``due`` are due."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            team = env["crm.team"].create({"name": f"Scan pipeline {total}"})
+            today = fields.Date.today()
+            # set-up only: plain rows, most of them due in ten years, ``due`` of them today
+            cr.execute(
+                """INSERT INTO crm_lead (name, type, active, team_id, date_deadline, create_date, write_date)
+                   SELECT 'Scan ' || n, 'opportunity', TRUE, %s, CASE WHEN n <= %s THEN %s ELSE %s END,
+                          now() at time zone 'utc', now() at time zone 'utc'
+                   FROM generate_series(1, %s) n""",
+                [team.id, due, today, today + timedelta(days=3650), total],
+            )
+            workflow = env["workflow.automation"].create({
+                "name": f"Scan {total}", "target": "crm.lead", "team_ids": [Command.set(team.ids)],
+                "trigger_ids": [Command.create({
+                    "kind": "date", "date_field_id": env["ir.model.fields"]._get("crm.lead", "date_deadline").id,
+                    "date_offset": 0, "date_hour": 0,
+                    "action_ids": [Command.create({"kind": "add_tags", "tag_ids": [Command.set(
+                        env["crm.tag"].create({"name": f"Due {total}"}).ids)]})],
+                })],
+            })
+            workflow.trigger_ids.date_scanned_until = fields.Datetime.now() - timedelta(days=1)
+            workflow.active = True
+            trigger = workflow.trigger_ids
+            env.flush_all()
+            cr.execute("ANALYZE crm_lead")
+            queries = cr.sql_log_count
+            start = time.perf_counter()
+            trigger._scan(fields.Datetime.now())
+            env.flush_all()
+            elapsed = time.perf_counter() - start
+            fired = env["workflow.automation.run"].search_count([("workflow_id", "=", workflow.id)])
+            result = elapsed, cr.sql_log_count - queries, fired
+            cr.rollback()
+        return result
+
+
 def report_line(label, measured, plain, target=None, max_extra_queries=None):
     ms, queries = measured
     ratio = ms / plain[0]
@@ -171,11 +255,35 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="measured runs per line (best kept)")
     parser.add_argument("--repeat-base-automation", type=int, default=1,
                         help="measured runs per base_automation line, which are slow")
+    parser.add_argument("--queue-runs", type=int, default=10000)
+    parser.add_argument("--only-time", action="store_true", help="only the queue and date-scan lines (issue 4)")
     args = parser.parse_args()
     odoo.tools.config.parse_config(
         ["-d", args.database, f"--addons-path={args.addons_path}", "--log-level=warn"]
     )
     registry = Registry(args.database)
+    if not args.only_time:
+        run_write_bench(registry, args)
+    run_time_bench(registry, args)
+
+
+def run_time_bench(registry, args):
+    time_bench = TimeBench(registry)
+    for kind, target in (("note", None), ("tag", 1000)):
+        queued, direct = time_bench.queue(args.queue_runs, kind)
+        line = (f"queue, {args.queue_runs} due runs, {kind:<4}: {queued:8.0f} runs/s by the cron, "
+                f"{direct:8.0f}/s in a direct loop, {queued / direct:6.0%} of it")
+        met = queued >= 0.8 * direct and (target is None or queued >= target)
+        goal = "80% of the loop" + (f" and {target} runs/s" if target else "")
+        print(f"{line}  target {goal}: {'target met' if met else 'target missed'}")
+    for total in (10000, 100000):
+        elapsed, queries, fired = time_bench.date_scan(total, 100)
+        met = elapsed < 2 and fired == 100
+        print(f"date scan, {total:>6} opportunities, 100 due: {elapsed * 1000:8.1f} ms {queries:4d} queries, "
+              f"{fired} fired  target under 2 s: {'target met' if met else 'target missed'}")
+
+
+def run_write_bench(registry, args):
     bench = Bench(registry, args.leads, args.repeat)
     bench.setup()
 

@@ -5,6 +5,7 @@ from freezegun import freeze_time
 from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
+from odoo.tools import sql
 
 from .common import WorkflowAutomationCase
 
@@ -106,6 +107,12 @@ class TestDateTriggers(WorkflowAutomationCase):
             sorted(self.runs(workflow).filtered(lambda r: r.res_id == renewal.id).mapped("occurrence")),
             [date(2026, 3, 10), date(2027, 3, 10)],
         )
+
+    def test_the_scanned_date_column_gets_an_index(self):
+        index = sql.make_index_name("crm_lead", "date_deadline")
+        self.env.cr.execute("DROP INDEX IF EXISTS %s" % index)
+        self.date_workflow()
+        self.assertTrue(sql.index_exists(self.env.cr, index))
 
     def test_a_field_that_is_not_a_date_is_refused(self):
         name_field = self.env["ir.model.fields"]._get("crm.lead", "name")
