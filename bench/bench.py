@@ -162,7 +162,7 @@ class TimeBench:
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             leads = env["crm.lead"].create([{"name": f"Queue {i}", "type": "opportunity"} for i in range(count)])
-            tag = env["crm.tag"].create({"name": f"Queue tag {kind}"})
+            tag = env["crm.tag"].create({"name": f"Queue tag {kind} {time.time_ns()}"})
             action_vals = {"kind": "note", "note_body": "Queued {{ object.name }}"} if kind == "note" else {
                 "kind": "add_tags", "tag_ids": [Command.set(tag.ids)]}
             workflow = env["workflow.automation"].create({
