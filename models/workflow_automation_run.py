@@ -1,9 +1,11 @@
 import threading
 from collections import defaultdict
 
+from markupsafe import Markup
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_datetime
 
 from .workflow_automation import TARGET_MODELS
 from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
@@ -91,8 +93,24 @@ class WorkflowAutomationRun(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         runs = super().create(vals_list)
-        runs.filtered(lambda run: run.state == "scheduled")._wake_queue()
+        scheduled = runs.filtered(lambda run: run.state == "scheduled")
+        scheduled._log_on_records()
+        scheduled._wake_queue()
         return runs
+
+    def _log_on_records(self):
+        """Say in each record's chatter what is pending, in one batch of messages per model."""
+        for model, runs in self.grouped("res_model").items():
+            lines = defaultdict(list)
+            for run in runs:
+                lines[run.res_id].append(_(
+                    "Scheduled by the workflow “%(workflow)s”: %(action)s, on %(date)s.",
+                    workflow=run.workflow_id.name,
+                    action=run.action_id.display_name,
+                    date=format_datetime(self.env, run.date_due, dt_format="short"),
+                ))
+            bodies = {res_id: Markup("<p>%s</p>") % Markup("<br/>").join(texts) for res_id, texts in lines.items()}
+            self.env[model].browse(list(bodies)).sudo()._message_log_batch(bodies)
 
     # ------------------------------------------------------------------
     # The queue of delayed actions (DESIGN.md principle 6)

@@ -58,6 +58,17 @@ class TestDelayedActions(WorkflowAutomationCase):
         lead.invalidate_recordset(["workflow_scheduled_count"])
         self.assertEqual(lead.workflow_scheduled_count, 0)
 
+    def test_chatter_says_what_is_pending(self):
+        self.create_stage_workflow(self.stage_qualified, [
+            {"kind": "note", "note_body": "later", "delay": 2},
+            {"kind": "assign_user", "user_id": self.owner.id, "delay": 3, "delay_unit": "weeks"},
+        ], name="Follow <up>")
+        lead = self.qualify()
+        log = lead.message_ids[0]
+        self.assertIn("Scheduled by the workflow “Follow &lt;up&gt;”: Post an internal note, on", log.body)
+        self.assertIn("Assign to a user, on", log.body)
+        self.assertEqual(len(lead.message_ids.filtered(lambda m: "Scheduled by" in (m.body or ""))), 1)
+
     def test_queue_runs_due_actions_only(self):
         workflow = self.delayed_workflow(delay=3, unit="hours")
         lead = self.qualify()
