@@ -105,6 +105,12 @@ class WorkflowAutomation(models.Model):
         self._check_editable()
 
     def unlink(self):
+        runs = self.env["workflow.automation.run"].sudo().search([("workflow_id", "in", self.ids)])
+        runs.filtered(lambda run: run.state == "scheduled").write(
+            {"state": "cancelled", "message": _("The workflow was deleted.")}
+        )
+        runs.write({"workflow_id": False, "trigger_id": False, "action_id": False})
+        runs.flush_recordset()
         result = super().unlink()
         self.env.registry.clear_cache()
         return result

@@ -22,9 +22,10 @@ class WorkflowAutomationRun(models.Model):
     _order = "id desc"
     _rec_name = "record_name"
 
-    workflow_id = fields.Many2one("workflow.automation", required=True, ondelete="cascade", index=True)
-    trigger_id = fields.Many2one("workflow.automation.trigger", ondelete="cascade", index=True)
-    action_id = fields.Many2one("workflow.automation.action", ondelete="cascade", index=True)
+    # Runs outlive a deleted workflow: the audit trail stays, its scheduled runs are cancelled.
+    workflow_id = fields.Many2one("workflow.automation", ondelete="set null", index=True)
+    trigger_id = fields.Many2one("workflow.automation.trigger", ondelete="set null", index=True)
+    action_id = fields.Many2one("workflow.automation.action", ondelete="set null", index=True)
     action_kind = fields.Selection(related="action_id.kind", string="Action kind")
     company_id = fields.Many2one("res.company", required=True, index=True)
     res_model = fields.Selection(TARGET_MODELS, string="Record type", required=True)
@@ -204,6 +205,8 @@ class WorkflowAutomationRun(models.Model):
     def _skip_reason(self, record):
         """Why this scheduled run must not execute on ``record`` (empty if deleted), or None."""
         self.ensure_one()
+        if not self.action_id:
+            return _("The action was deleted.")
         if not self.workflow_id.active:
             return _("The workflow was switched off.")
         if not record:

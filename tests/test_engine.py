@@ -98,7 +98,7 @@ class TestEngine(WorkflowAutomationCase):
         return [shape for index, shape in enumerate(shapes) if not index or shape != shapes[index - 1]]
 
     def assert_batch_independent_queries(self, actions):
-        self.create_stage_workflow(self.stage_qualified, actions)
+        workflow = self.create_stage_workflow(self.stage_qualified, actions)
 
         def move(leads):
             leads.write({"stage_id": self.stage_qualified.id})
@@ -108,7 +108,7 @@ class TestEngine(WorkflowAutomationCase):
         large = self.statement_shapes(move, self.create_leads(500))
         self.assertEqual(len(small), len(large), "\n".join(difflib.unified_diff(small, large, lineterm="")))
         self.assertEqual(small, large)
-        self.assertEqual(len(self.env["workflow.automation.run"].search([])), 513)
+        self.assertEqual(len(self.runs(workflow)), 513)
 
     def test_batch_matching_a_tag_action_runs_the_same_queries_for_10_and_500_leads(self):
         self.assert_batch_independent_queries([{"kind": "add_tags", "tag_ids": [self.tag.id]}])

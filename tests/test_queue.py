@@ -129,6 +129,26 @@ class TestDelayedActions(WorkflowAutomationCase):
         self.assertEqual(run.state, "skipped")
         self.assertEqual(run.message, "The record no longer exists.")
 
+    def test_deleting_the_workflow_cancels_its_scheduled_runs_and_keeps_the_trail(self):
+        workflow = self.delayed_workflow()
+        lead = self.qualify()
+        run = self.runs(workflow)
+        workflow.active = False
+        workflow.unlink()
+        self.assertEqual(run.state, "cancelled")
+        self.assertEqual(run.message, "The workflow was deleted.")
+        self.assertEqual(run.res_id, lead.id)
+        self.assertFalse(run.workflow_id)
+
+    def test_run_of_a_deleted_action_is_skipped(self):
+        workflow = self.delayed_workflow()
+        self.qualify()
+        run = self.runs(workflow)
+        workflow.active = False
+        workflow.trigger_ids.action_ids.unlink()
+        run.action_run_now()
+        self.assertEqual((run.state, run.message), ("skipped", "The action was deleted."))
+
     def test_cancel_run_now_and_retry(self):
         workflow = self.delayed_workflow()
         first, second = self.qualify(2)

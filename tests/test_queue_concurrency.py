@@ -44,6 +44,7 @@ class TestQueueConcurrency(TransactionCase):
             env = api.Environment(cr, SUPERUSER_ID, {})
             workflow = env["workflow.automation"].browse(self.ids["workflow"])
             workflow.active = False
+            env["workflow.automation.run"].browse(self.ids["runs"]).unlink()
             env["crm.lead"].browse(self.ids["leads"]).unlink()
             workflow.unlink()
             env["crm.team"].browse(self.ids["team"]).unlink()
