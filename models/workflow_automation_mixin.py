@@ -216,7 +216,6 @@ class WorkflowAutomationMixin(models.AbstractModel):
             if depth >= MAX_DEPTH:
                 run_vals += trigger._prepare_stopped_run_vals(records, user, MAX_DEPTH)
                 continue
-            actors = records.with_context(**{DEPTH_CONTEXT_KEY: depth + 1}).with_company(spec.company_id)
-            run_vals += trigger._execute(actors, user)
+            run_vals += trigger._execute(trigger._actors(records, depth + 1), user)
         if run_vals:
             self.env["workflow.automation.run"].sudo().create(run_vals)

@@ -8,7 +8,6 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, format_datetime
 
 from .workflow_automation import TARGET_MODELS
-from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
 
 # Due runs taken, executed and committed together by the queue's cron.
 QUEUE_BATCH_SIZE = 200
@@ -188,13 +187,8 @@ class WorkflowAutomationRun(models.Model):
         return records
 
     def _execute_batch(self, action, user):
-        records = (
-            self.env[self[0].res_model]
-            .with_user(user or self.env.user)
-            .sudo()
-            .with_company(action.trigger_id.company_id)
-            .with_context(**{DEPTH_CONTEXT_KEY: 1})
-            .browse(self.mapped("res_id"))
+        records = action.trigger_id._actors(
+            self.env[self[0].res_model].with_user(user or self.env.user).browse(self.mapped("res_id")), 1
         )
         errors = action.with_env(records.env)._execute_safely(records)
         now = fields.Datetime.now()

@@ -291,6 +291,11 @@ class WorkflowAutomationTrigger(models.Model):
             for record in records
         ], errors
 
+    def _actors(self, records, depth):
+        """``records`` as the actions act on them: elevated rights, in the workflow's company,
+        at ``depth`` in a chain of workflows."""
+        return records.sudo().with_company(self.company_id).with_context(**{DEPTH_CONTEXT_KEY: depth})
+
     def _prepare_stopped_run_vals(self, records, user, depth):
         """Runs saying why a chain of workflows triggering each other was cut."""
         self.ensure_one()
@@ -415,8 +420,7 @@ class WorkflowAutomationTrigger(models.Model):
         records = self._filter_condition(records) if records else records
         if not records:
             return
-        actors = records.with_context(**{DEPTH_CONTEXT_KEY: 1}).with_company(self.workflow_id.company_id)
-        run_vals = self._execute(actors, self.env.user)
+        run_vals = self._execute(self._actors(records, 1), self.env.user)
         for vals in run_vals:
             vals["occurrence"] = occurrences[vals["res_id"]]
         Run.create(run_vals)
