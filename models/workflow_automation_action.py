@@ -183,23 +183,26 @@ class WorkflowAutomationAction(models.Model):
     def _execute_safely(self, records):
         """Run on the batch in a savepoint; on failure, isolate the failing records.
 
-        Return ``{record id: error text}`` for the records the action failed on.
+        Return ``(errors, notes)``: ``{record id: error text}`` for the records the action
+        failed on, and ``{record id: text}`` that the action reported for the others
+        (an ``_execute_<kind>`` method may return such notes, e.g. a webhook's response).
         """
         self.ensure_one()
-        error = self._execute_in_savepoint(records)
+        error, notes = self._execute_in_savepoint(records)
         if not error:
-            return {}
+            return {}, notes
+        errors = {}
         if len(records) > 1:
-            errors = {}
             for record in records:
-                record_error = self._execute_in_savepoint(record)
+                record_error, record_notes = self._execute_in_savepoint(record)
                 if record_error:
                     errors[record.id] = record_error
+                notes.update(record_notes)
         else:
             errors = {records.id: error}
         if errors:
             self.workflow_id._notify_failure(self, next(iter(errors.values())), len(errors))
-        return errors
+        return errors, notes
 
     @contextmanager
     def _savepoint(self):
@@ -223,13 +226,14 @@ class WorkflowAutomationAction(models.Model):
             raise
 
     def _execute_in_savepoint(self, records):
+        """Return ``(error text or None, notes)``."""
         try:
             with self._savepoint():
-                getattr(self, f"_execute_{self.kind}")(records)
+                notes = getattr(self, f"_execute_{self.kind}")(records) or {}
         except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
             _logger.warning("Workflow action %s failed on %s: %s", self.id, records, error)
-            return str(error) or error.__class__.__name__
-        return None
+            return str(error) or error.__class__.__name__, {}
+        return None, notes
 
     def _render(self, template_src, records):
         """Render ``{{ object.field }}`` placeholders with Odoo's sandboxed inline templates."""

@@ -190,11 +190,17 @@ class WorkflowAutomationRun(models.Model):
         records = action.trigger_id._actors(
             self.env[self[0].res_model].with_user(user or self.env.user).browse(self.mapped("res_id")), 1
         )
-        errors = action.with_env(records.env)._execute_safely(records)
+        errors, notes = action.with_env(records.env)._execute_safely(records)
         now = fields.Datetime.now()
-        self.filtered(lambda run: run.res_id not in errors).write({"state": "done", "message": False, "date": now})
-        for run in self.filtered(lambda run: run.res_id in errors):
-            run.write({"state": "failed", "message": errors[run.res_id], "date": now})
+        plain = self.filtered(lambda run: run.res_id not in errors and run.res_id not in notes)
+        plain.write({"state": "done", "message": False, "date": now})
+        for run in self - plain:
+            failed = run.res_id in errors
+            run.write({
+                "state": "failed" if failed else "done",
+                "message": errors[run.res_id] if failed else notes[run.res_id],
+                "date": now,
+            })
 
     def _skip_reason(self, record):
         """Why this scheduled run must not execute on ``record`` (empty if deleted), or None."""

@@ -285,9 +285,12 @@ class WorkflowAutomationTrigger(models.Model):
             due = action._due_date(fields.Datetime.now())
             check_stage = self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage
             return [Run._prepare_scheduled_vals(action, record, user, due, check_stage) for record in records], {}
-        errors = action._execute_safely(records) if records else {}
+        errors, notes = action._execute_safely(records) if records else ({}, {})
         return [
-            Run._prepare_vals(action, record, user, "failed" if record.id in errors else "done", errors.get(record.id))
+            Run._prepare_vals(
+                action, record, user, "failed" if record.id in errors else "done",
+                errors.get(record.id) or notes.get(record.id),
+            )
             for record in records
         ], errors
 
