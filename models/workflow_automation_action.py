@@ -229,7 +229,8 @@ class WorkflowAutomationAction(models.Model):
         """Return ``(error text or None, notes)``."""
         try:
             with self._savepoint():
-                notes = getattr(self, f"_execute_{self.kind}")(records) or {}
+                # in the records' environment: elevated rights in their company, chain depth
+                notes = getattr(self.with_env(records.env), f"_execute_{self.kind}")(records) or {}
         except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
             _logger.warning("Workflow action %s failed on %s: %s", self.id, records, error)
             return str(error) or error.__class__.__name__, {}

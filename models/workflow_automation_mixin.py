@@ -192,7 +192,11 @@ class WorkflowAutomationMixin(models.AbstractModel):
             yield
         finally:
             del data[DEFERRED_KEY]
-        self._workflow_run_matches(queue)
+        # several writes or creates may match one trigger: run it once on all their records
+        merged = {}
+        for spec, records in queue:
+            merged[spec] = merged[spec] | records if spec in merged else records
+        self._workflow_run_matches(list(merged.items()))
 
     def _workflow_run_matches(self, matches):
         if not matches:
