@@ -1,6 +1,6 @@
 from collections import defaultdict
 
-from odoo import models
+from odoo import _, api, fields, models
 
 OUTCOME_EVENTS = ("won", "lost", "restored")
 
@@ -10,6 +10,49 @@ class CrmLead(models.Model):
     # The mixin first, so that its hook wraps the whole of crm.lead's create and write.
     _inherit = ["workflow.automation.mixin", "crm.lead"]
     _workflow_scope_field = "team_id"
+
+    workflow_origin_id = fields.Many2one(
+        "crm.lead",
+        string="Created from",
+        ondelete="set null",
+        index="btree_not_null",
+        copy=False,
+        readonly=True,
+        help="The lead or opportunity a workflow copied or repeated into this one.",
+    )
+    workflow_copy_ids = fields.One2many("crm.lead", "workflow_origin_id", string="Copies and repeats")
+    workflow_copy_count = fields.Integer(compute="_compute_workflow_copy_count", string="Copies count")
+    workflow_project_ids = fields.One2many(
+        "project.project", "workflow_lead_id", string="Linked projects", groups="project.group_project_user"
+    )
+    workflow_project_count = fields.Integer(
+        compute="_compute_workflow_project_count", string="Linked projects count", groups="project.group_project_user"
+    )
+
+    @api.depends("workflow_copy_ids")
+    def _compute_workflow_copy_count(self):
+        counts = dict(self.with_context(active_test=False)._read_group(
+            [("workflow_origin_id", "in", self.ids)], ["workflow_origin_id"], ["__count"]
+        ))
+        for lead in self:
+            lead.workflow_copy_count = counts.get(lead, 0)
+
+    @api.depends("workflow_project_ids")
+    def _compute_workflow_project_count(self):
+        counts = dict(self.env["project.project"]._read_group(
+            [("workflow_lead_id", "in", self.ids)], ["workflow_lead_id"], ["__count"]
+        ))
+        for lead in self:
+            lead.workflow_project_count = counts.get(lead, 0)
+
+    def action_open_workflow_copies(self):
+        self.ensure_one()
+        copies = self.with_context(active_test=False).search([("workflow_origin_id", "=", self.id)])
+        return copies._workflow_action_open(_("Created from %s", self.name))
+
+    def action_open_workflow_projects(self):
+        self.ensure_one()
+        return self.workflow_project_ids._workflow_action_open(_("Projects of %s", self.name))
 
     def _workflow_event_fields(self):
         outcome_fields = {"stage_id", "active", "probability"}

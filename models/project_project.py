@@ -1,10 +1,40 @@
-from odoo import models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 
 class ProjectProject(models.Model):
     _name = "project.project"
     # The mixin first, so that its hook wraps the whole of project.project's create and write.
     _inherit = ["workflow.automation.mixin", "project.project"]
+
+    workflow_lead_id = fields.Many2one(
+        "crm.lead",
+        string="Opportunity",
+        ondelete="set null",
+        index="btree_not_null",
+        copy=False,
+        groups="sales_team.group_sale_salesman",
+        help="The opportunity a workflow created this project for.",
+    )
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_workflow_template(self):
+        """A workflow copying this project would fail on every run: say which one."""
+        action = self.env["workflow.automation.action"].sudo().search(
+            [("project_template_id", "in", self.ids)], limit=1
+        )
+        if action:
+            raise UserError(_(
+                "The project “%(project)s” is copied by the workflow “%(workflow)s” (action “%(action)s”): "
+                "choose another project there, or archive this one instead of deleting it.",
+                project=action.project_template_id.display_name,
+                workflow=action.workflow_id.display_name,
+                action=action.display_name,
+            ))
+
+    def action_open_workflow_lead(self):
+        self.ensure_one()
+        return self.workflow_lead_id._workflow_action_open(self.workflow_lead_id.name)
 
     def _workflow_event_fields(self):
         return dict(super()._workflow_event_fields(), project_closed={"stage_id"})

@@ -1,11 +1,14 @@
 import logging
+import math
 from collections import deque
 from contextlib import contextmanager
 from copy import copy
+from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 
 from odoo import Command, _, api, fields, models, tools
+from odoo.exceptions import UserError
 
 _logger = logging.getLogger(__name__)
 
@@ -21,6 +24,11 @@ ACTION_KINDS = {
     "set_stage": ("crm.lead", "project.project"),
     "mark_won": ("crm.lead",),
     "mark_lost": ("crm.lead",),
+    "create_project": ("crm.lead",),
+    "copy_lead": ("crm.lead",),
+    "repeat_lead": ("crm.lead",),
+    "add_followers": ("crm.lead", "project.project"),
+    "set_field": ("crm.lead", "project.project"),
 }
 
 # kind -> the parameter fields it cannot do without (per target where they differ)
@@ -33,7 +41,32 @@ REQUIRED_PARAMETERS = {
     "add_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
     "remove_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
     "set_stage": {"crm.lead": "stage_id", "project.project": "project_stage_id"},
+    "create_project": {"crm.lead": "new_name"},
+    "copy_lead": {"crm.lead": "new_team_id"},
+    "repeat_lead": {"crm.lead": "new_name"},
+    "set_field": {"crm.lead": "set_field_id", "project.project": "set_field_id"},
 }
+
+# Kinds that create records: a name template each, "{{ object.name }}" by default
+CREATING_KINDS = ("create_project", "copy_lead", "repeat_lead")
+
+# Field type -> the action field holding the value "set a field" writes
+SET_FIELD_VALUE_FIELDS = {
+    "char": "set_value",
+    "text": "set_value",
+    "html": "set_value",
+    "integer": "set_value",
+    "float": "set_value",
+    "monetary": "set_value",
+    "boolean": "set_value_boolean",
+    "date": "set_value_days",
+    "datetime": "set_value_days",
+    "selection": "set_selection_id",
+    "many2one": "set_value_ref",
+}
+
+# What a repeat lead takes from the original: its customer
+REPEAT_CUSTOMER_FIELDS = ("partner_id", "partner_name", "contact_name", "email_from", "phone")
 
 
 class WorkflowAutomationAction(models.Model):
@@ -58,6 +91,11 @@ class WorkflowAutomationAction(models.Model):
             ("set_stage", "Move to a stage"),
             ("mark_won", "Mark as won"),
             ("mark_lost", "Mark as lost"),
+            ("create_project", "Create a linked project"),
+            ("copy_lead", "Copy into another pipeline"),
+            ("repeat_lead", "Create a repeat lead or opportunity"),
+            ("add_followers", "Add followers"),
+            ("set_field", "Set a field to a value"),
         ],
         string="Action",
         required=True,
@@ -122,6 +160,130 @@ class WorkflowAutomationAction(models.Model):
     stage_id = fields.Many2one("crm.stage", ondelete="restrict")
     project_stage_id = fields.Many2one("project.project.stage", string="Project stage", ondelete="restrict")
     lost_reason_id = fields.Many2one("crm.lost.reason", string="Lost reason", ondelete="restrict")
+    # Records created from the record: a linked project, a copy, a repeat lead
+    new_name = fields.Char(
+        string="Name of the new record",
+        compute="_compute_new_name",
+        store=True,
+        readonly=False,
+        help="Placeholders such as {{ object.name }} or {{ object.partner_id.name }} are taken from the "
+        "original record.",
+    )
+    new_lead_type = fields.Selection(
+        [("lead", "Lead"), ("opportunity", "Opportunity")], string="Create a", default="opportunity", required=True
+    )
+    new_team_id = fields.Many2one(
+        "crm.team",
+        string="Pipeline",
+        ondelete="restrict",
+        help="The pipeline of the new record; for a repeat, leave empty for the original's pipeline.",
+    )
+    new_stage_id = fields.Many2one(
+        "crm.stage",
+        string="Stage of the new record",
+        ondelete="restrict",
+        help="A stage of that pipeline or shared by all pipelines; leave empty for the pipeline's first stage.",
+    )
+    new_user_mode = fields.Selection(
+        [("same", "Same owner"), ("user", "Chosen user")],
+        string="Owner",
+        default="same",
+        required=True,
+        help="Same owner: the original's salesperson (the project manager of a linked project).",
+    )
+    new_user_id = fields.Many2one("res.users", string="Chosen owner", ondelete="restrict")
+    project_template_id = fields.Many2one(
+        "project.project",
+        string="Project to copy",
+        ondelete="restrict",
+        help="The new project is a copy of this one, with its tasks (it may be archived). "
+        "Leave empty for an empty project.",
+    )
+    # Followers
+    follower_user_ids = fields.Many2many(
+        "res.users", "workflow_automation_action_follower_user_rel", string="Users to add as followers"
+    )
+    follower_partner_ids = fields.Many2many(
+        "res.partner", "workflow_automation_action_follower_partner_rel", string="Contacts to add as followers"
+    )
+    # Set a field to a value
+    set_field_id = fields.Many2one(
+        "ir.model.fields", string="Field to set", ondelete="cascade", domain="[('id', 'in', set_field_allowed_ids)]"
+    )
+    set_field_allowed_ids = fields.Many2many(
+        "ir.model.fields", string="Fields that can be set", compute="_compute_set_field_allowed_ids"
+    )
+    set_field_type = fields.Selection(related="set_field_id.ttype", string="Type of the field")
+    set_field_comodel_id = fields.Many2one(
+        "ir.model", string="Records of", compute="_compute_set_field_comodel_id"
+    )
+    set_value = fields.Text(string="Value", help="Text, or a number with a dot for decimals.")
+    set_value_boolean = fields.Boolean(string="Checked", help="Check to set the field, leave unchecked to clear it.")
+    set_value_days = fields.Integer(
+        string="Days from today", help="Today plus this many days (negative: in the past); a date and time "
+        "field gets the moment of the run plus this many days."
+    )
+    set_selection_id = fields.Many2one(
+        "ir.model.fields.selection",
+        string="Choice",
+        ondelete="cascade",
+        domain="[('field_id', '=', set_field_id)]",
+    )
+    set_field_relation = fields.Char(related="set_field_id.relation", string="Model of the record")
+    set_value_res_id = fields.Many2oneReference(string="Record ID", model_field="set_field_relation")
+    # The record picked in the form; stored as its id (a missing record is refused, not dropped)
+    set_value_ref = fields.Reference(
+        selection="_selection_models",
+        string="Record",
+        compute="_compute_set_value_ref",
+        inverse="_inverse_set_value_ref",
+        help="Leave empty to clear the field.",
+    )
+
+    @api.model
+    def _default_name_templates(self):
+        return {
+            "create_project": "{{ object.name }}",
+            "copy_lead": _("%s (copy)", "{{ object.name }}"),
+            "repeat_lead": "{{ object.name }}",
+        }
+
+    @api.depends("kind")
+    def _compute_new_name(self):
+        """The kind's default template, unless the admin wrote another one."""
+        defaults = self._default_name_templates()
+        for action in self:
+            if not action.new_name or action.new_name in defaults.values():
+                action.new_name = defaults.get(action.kind, False)
+
+    @api.depends("target")
+    def _compute_set_field_allowed_ids(self):
+        IrField = self.env["ir.model.fields"]
+        for action in self:
+            candidates = IrField.search([
+                ("model", "=", action.target), ("store", "=", True), ("ttype", "in", list(SET_FIELD_VALUE_FIELDS)),
+            ]) if action.target else IrField
+            action.set_field_allowed_ids = candidates.filtered(lambda field, a=action: not a._unsettable_reason(field))
+
+    @api.depends("set_field_id")
+    def _compute_set_field_comodel_id(self):
+        for action in self:
+            relation = action.set_field_id.ttype == "many2one" and action.set_field_id.relation
+            action.set_field_comodel_id = self.env["ir.model"]._get(relation) if relation else False
+
+    @api.depends("set_field_relation", "set_value_res_id")
+    def _compute_set_value_ref(self):
+        for action in self:
+            relation, res_id = action.set_field_relation, action.set_value_res_id
+            action.set_value_ref = f"{relation},{res_id}" if relation and res_id else False
+
+    def _inverse_set_value_ref(self):
+        for action in self:
+            action.set_value_res_id = action.set_value_ref.id if action.set_value_ref else 0
+
+    @api.model
+    def _selection_models(self):
+        return [(model.model, model.name) for model in self.env["ir.model"].sudo().search([])]
 
     @api.depends("kind")
     def _compute_display_name(self):
@@ -175,6 +337,141 @@ class WorkflowAutomationAction(models.Model):
         for action in self.filtered(lambda a: a.kind == "email" and a.email_from_mode == "fixed"):
             if not tools.email_normalize(action.email_from or ""):
                 action._raise_invalid("email_from", _("enter a valid e-mail address."))
+
+    @api.constrains(
+        "kind", "trigger_id", "new_name", "new_team_id", "new_stage_id", "new_user_mode", "new_user_id",
+        "project_template_id",
+    )
+    def _check_new_records(self):
+        for action in self.filtered(lambda a: a.kind in CREATING_KINDS):
+            if not action.new_name:
+                action._raise_invalid("new_name", _("this action needs a value here."))
+            if action.new_user_mode == "user" and not action.new_user_id:
+                action._raise_invalid("new_user_id", _("choose the owner of the new records."))
+            if action.kind == "create_project":
+                action._check_same_company("project_template_id")
+            else:
+                action._check_new_stage()
+
+    def _check_new_stage(self):
+        """The new record's pipeline is the workflow's company's; its stage is of that pipeline or shared."""
+        self._check_same_company("new_team_id")
+        stage = self.new_stage_id
+        if stage.team_id and stage.team_id != self.new_team_id:
+            self._raise_invalid("new_stage_id", _(
+                "the stage “%(stage)s” belongs to the pipeline “%(team)s”, not to the new record's pipeline: "
+                "choose a stage of that pipeline or one shared by all pipelines.",
+                stage=stage.name,
+                team=stage.team_id.name,
+            ))
+
+    def _check_same_company(self, field_name):
+        """Records are created in the workflow's company: what they are made from must fit it."""
+        company = self[field_name].company_id
+        if company and company != self.workflow_id.company_id:
+            self._raise_invalid(field_name, _(
+                "“%(record)s” belongs to the company “%(company)s”, not to the workflow's.",
+                record=self[field_name].display_name,
+                company=company.name,
+            ))
+
+    @api.constrains("kind", "follower_user_ids", "follower_partner_ids")
+    def _check_followers(self):
+        for action in self.filtered(lambda a: a.kind == "add_followers"):
+            if not action.follower_user_ids and not action.follower_partner_ids:
+                action._raise_invalid("follower_user_ids", _("choose users or contacts to add as followers."))
+
+    @api.constrains(
+        "kind", "trigger_id", "set_field_id", "set_value", "set_value_boolean", "set_value_days",
+        "set_selection_id", "set_value_res_id",
+    )
+    def _check_set_field(self):
+        for action in self.filtered(lambda a: a.kind == "set_field" and a.set_field_id):
+            refusal = action._unsettable_reason(action.set_field_id)
+            if refusal:
+                action._raise_invalid("set_field_id", refusal)
+            try:
+                action._set_field_value()
+            except UserError as error:
+                action._raise_invalid(SET_FIELD_VALUE_FIELDS[action.set_field_type], error.args[0])
+
+    def _unsettable_reason(self, field):
+        """Why "set a field" cannot set ``field`` (an ``ir.model.fields``), or None."""
+        label = field.field_description
+        model_field = self.env[self.target]._fields.get(field.name) if self.target else None
+        if field.model != self.target or not model_field:
+            return _("the field “%s” is not a field of the workflow's records.", label)
+        if field.name in (*models.MAGIC_COLUMNS, "display_name"):
+            return _("the field “%s” is maintained by Odoo itself.", label)
+        if not model_field.store:
+            return _("the field “%s” is not stored: it cannot be set.", label)
+        if model_field.compute and model_field.readonly:
+            return _("the field “%s” is computed (or related) without an inverse: it cannot be set.", label)
+        if field.ttype not in SET_FIELD_VALUE_FIELDS:
+            return _("the field “%(field)s” is of a type (%(type)s) that this action cannot set.",
+                     field=label, type=field.ttype)
+        return None
+
+    def _set_field_value(self):
+        """The value "set a field" writes: the same for every record, so one write per batch.
+
+        Raises a UserError saying what does not fit: refused at save, or failing the run when
+        it stopped fitting since (a record deleted).
+        """
+        ttype = self.set_field_type
+        if ttype == "boolean":
+            return self.set_value_boolean
+        if ttype == "date":
+            return fields.Date.context_today(self) + timedelta(days=self.set_value_days)
+        if ttype == "datetime":
+            return fields.Datetime.now() + timedelta(days=self.set_value_days)
+        if ttype in ("integer", "float", "monetary"):
+            return self._set_field_number()
+        if ttype == "selection":
+            value = self._set_field_selection()
+        elif ttype == "many2one":
+            value = self._set_field_record()
+        else:
+            value = self.set_value or False
+        if not value and self.env[self.target]._fields[self.set_field_id.name].required:
+            raise UserError(_("the field “%s” is required: give it a value.", self.set_field_id.field_description))
+        return value
+
+    def _set_field_number(self):
+        text = (self.set_value or "").strip()
+        try:
+            value = int(text) if self.set_field_type == "integer" else float(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value):
+            kind = _("a whole number") if self.set_field_type == "integer" else _("a number")
+            raise UserError(_(
+                "“%(value)s” is not %(kind)s (field “%(field)s”).",
+                value=text, kind=kind, field=self.set_field_id.field_description,
+            ))
+        return value
+
+    def _set_field_selection(self):
+        choice = self.set_selection_id
+        if not choice:
+            return False
+        model_field = self.env[self.target]._fields[self.set_field_id.name]
+        keys = [key for key, _label in model_field._description_selection(self.env)]
+        if choice.field_id != self.set_field_id or choice.value not in keys:
+            raise UserError(_(
+                "“%(choice)s” is not a choice of the field “%(field)s”.",
+                choice=choice.name, field=self.set_field_id.field_description,
+            ))
+        return choice.value
+
+    def _set_field_record(self):
+        if not self.set_value_res_id:
+            return False
+        if not self.env[self.set_field_relation].browse(self.set_value_res_id).exists():
+            raise UserError(_(
+                "the record chosen for the field “%s” no longer exists.", self.set_field_id.field_description
+            ))
+        return self.set_value_res_id
 
     # ------------------------------------------------------------------
     # Execution (DESIGN.md principles 3 and 4)
@@ -308,3 +605,87 @@ class WorkflowAutomationAction(models.Model):
             subtype_xmlid="mail.mt_comment",
             **sender,
         )
+
+    # ------------------------------------------------------------------
+    # Records created from the records
+    # ------------------------------------------------------------------
+
+    def _render_names(self, records):
+        """``{record id: name of its new record}`` from the name template."""
+        names = self._render(self.new_name, records)
+        for record in records:
+            if not names[record.id].strip():
+                raise UserError(_("The name template gives an empty name for “%s”.", record.display_name))
+        return names
+
+    def _new_owner(self, record):
+        if self.new_user_mode == "user":
+            return self.new_user_id
+        return record.user_id.filtered("active")
+
+    def _company_vals(self, record):
+        """New records belong to the original's company (or let Odoo choose when it has none)."""
+        return {"company_id": record.company_id.id} if record.company_id else {}
+
+    def _execute_create_project(self, records):
+        names = self._render_names(records)
+        vals_list = [
+            {
+                "name": names[lead.id],
+                "partner_id": lead.partner_id.id,
+                "user_id": self._new_owner(lead).id,
+                "workflow_lead_id": lead.id,
+                **self._company_vals(lead),
+                **({"stage_id": self.project_stage_id.id} if self.project_stage_id else {}),
+            }
+            for lead in records
+        ]
+        Project = self.env["project.project"]
+        if not self.project_template_id:
+            Project.create(vals_list)
+            return
+        # Odoo copies a project (and its tasks) with one set of values: one copy per lead.
+        # Project workflows fire once the copies are complete, for all of them at once.
+        with Project._workflow_deferred():
+            for vals in vals_list:
+                self.project_template_id.copy(vals)
+
+    def _execute_copy_lead(self, records):
+        """``copy()`` with per-record names and links, in one create for the batch."""
+        names = self._render_names(records)
+        shared = {"team_id": self.new_team_id.id, "active": True, "lost_reason_id": False}
+        if self.new_stage_id:
+            shared["stage_id"] = self.new_stage_id.id
+        vals_list = records.with_context(active_test=False).copy_data(shared)
+        self.env["crm.lead"].create([
+            dict(
+                vals,
+                name=names[lead.id],
+                user_id=self._new_owner(lead).id,
+                workflow_origin_id=lead.id,
+                **self._company_vals(lead),
+            )
+            for lead, vals in zip(records, vals_list, strict=True)
+        ])
+
+    def _execute_repeat_lead(self, records):
+        names = self._render_names(records)
+        self.env["crm.lead"].create([
+            {
+                **lead._convert_to_write({name: lead[name] for name in REPEAT_CUSTOMER_FIELDS}),
+                "name": names[lead.id],
+                "type": self.new_lead_type,
+                "team_id": (self.new_team_id or lead.team_id).id,
+                "user_id": self._new_owner(lead).id,
+                "workflow_origin_id": lead.id,
+                **self._company_vals(lead),
+                **({"stage_id": self.new_stage_id.id} if self.new_stage_id else {}),
+            }
+            for lead in records
+        ])
+
+    def _execute_add_followers(self, records):
+        records.message_subscribe(partner_ids=(self.follower_partner_ids | self.follower_user_ids.partner_id).ids)
+
+    def _execute_set_field(self, records):
+        records.write({self.set_field_id.name: self._set_field_value()})

@@ -48,6 +48,15 @@ class WorkflowAutomationMixin(models.AbstractModel):
         action["context"] = {"search_default_scheduled": 1}
         return action
 
+    def _workflow_action_open(self, name):
+        """A window on these records: the form of a single one, the list of several."""
+        action = {"type": "ir.actions.act_window", "name": name, "res_model": self._name,
+                  "context": {"active_test": False}}
+        if len(self) == 1:
+            return dict(action, view_mode="form", views=[(False, "form")], res_id=self.id)
+        return dict(action, view_mode="list,form", views=[(False, "list"), (False, "form")],
+                    domain=[("id", "in", self.ids)])
+
     # ------------------------------------------------------------------
     # What a model tells the engine (override in the model's own file)
     # ------------------------------------------------------------------

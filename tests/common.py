@@ -1,3 +1,4 @@
+import re
 from contextlib import contextmanager
 
 from odoo import Command
@@ -66,6 +67,39 @@ class WorkflowAutomationCase(TransactionCase):
             team_ids=[Command.set(teams.ids)],
             **values,
         )
+
+    def fire(self, *actions, leads=None, teams=None):
+        """Run ``actions`` by moving ``leads`` (one new lead by default) to Qualified."""
+        workflow = self.create_stage_workflow(self.stage_qualified, list(actions), teams=teams)
+        leads = leads or self.create_leads()
+        leads.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
+        return workflow, leads
+
+    def fire_on_batch(self, action, count=3):
+        """Move ``count`` new leads to Qualified in one write that runs ``action``.
+
+        Return the leads and the SQL queries of that write.
+        """
+        self.create_stage_workflow(self.stage_qualified, [action])
+        leads = self.create_leads(count)
+        with self.capture_queries() as queries:
+            leads.write({"stage_id": self.stage_qualified.id})
+        return leads, queries
+
+    @staticmethod
+    def count_statements(queries, pattern):
+        """How many of ``queries`` match the regular expression ``pattern``."""
+        return len([query for query in queries if re.search(pattern, query, re.S)])
+
+    @classmethod
+    def create_project_workflow(cls, actions, kind="create", **values):
+        """A workflow of projects firing on ``kind`` (project creation by default)."""
+        return cls.create_workflow([{"kind": kind, "actions": actions}], target="project.project", **values)
+
+    @classmethod
+    def model_field(cls, name, model="crm.lead"):
+        """The ``ir.model.fields`` record of a field."""
+        return cls.env["ir.model.fields"]._get(model, name)
 
     @classmethod
     def create_leads(cls, count=1, team=None, stage=None, **values):

@@ -7,13 +7,6 @@ from .common import WorkflowAutomationCase
 
 @tagged("post_install", "-at_install")
 class TestActions(WorkflowAutomationCase):
-    def fire(self, *actions, leads=None, teams=None):
-        """Run ``actions`` by moving ``leads`` (one new lead by default) to Qualified."""
-        workflow = self.create_stage_workflow(self.stage_qualified, list(actions), teams=teams)
-        leads = leads or self.create_leads()
-        leads.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
-        return workflow, leads
-
     def test_assign_user(self):
         workflow, lead = self.fire({"kind": "assign_user", "user_id": self.owner.id})
         self.assertEqual(lead.user_id, self.owner)
