@@ -130,3 +130,19 @@ class TestWorkflowAutomationTours(HttpCase):
         self.assertEqual(runs.action_id, self.assign_action | self.activity_action)
         self.assertEqual(set(runs.mapped("state")), {"done"})
         self.assertEqual(runs.user_id, self.sales_user, "the runs name the user who dragged")
+
+    def test_set_field_tour(self):
+        workflow = self.env["workflow.automation"].create({
+            "name": "Tour set field",
+            "target": "crm.lead",
+            "trigger_ids": [Command.create({"kind": "stage_reached", "stage_id": self.stage_qualified.id})],
+        })
+        self.start_tour(
+            f"/odoo/action-crm_workflow_automation.workflow_automation_action_crm/{workflow.id}",
+            "crm_workflow_automation_set_field_tour",
+            login="admin",
+        )
+        action = workflow.trigger_ids.action_ids
+        self.assertEqual(action.kind, "set_field")
+        self.assertEqual(action.set_field_id, self.env["ir.model.fields"]._get("crm.lead", "user_id"))
+        self.assertEqual(action.set_value_res_id, self.owner.id)
