@@ -41,13 +41,11 @@ REQUIRED_PARAMETERS = {
     "add_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
     "remove_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
     "set_stage": {"crm.lead": "stage_id", "project.project": "project_stage_id"},
-    "create_project": {"crm.lead": "new_name"},
     "copy_lead": {"crm.lead": "new_team_id"},
-    "repeat_lead": {"crm.lead": "new_name"},
     "set_field": {"crm.lead": "set_field_id", "project.project": "set_field_id"},
 }
 
-# Kinds that create records: a name template each, "{{ object.name }}" by default
+# Kinds that create records: each needs a name template ("{{ object.name }}" by default)
 CREATING_KINDS = ("create_project", "copy_lead", "repeat_lead")
 
 # Field type -> the action field holding the value "set a field" writes

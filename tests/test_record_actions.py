@@ -324,6 +324,13 @@ class TestSetField(WorkflowAutomationCase):
             ("field_id", "=", self.model_field(field_name).id), ("value", "=", value),
         ])
 
+    def create_custom_field(self, name, ttype, label):
+        """A field of a type that crm.lead lacks, added as an admin would (Settings > Technical)."""
+        return self.env["ir.model.fields"].create({
+            "model_id": self.env["ir.model"]._get_id("crm.lead"), "name": name, "ttype": ttype,
+            "field_description": label,
+        })
+
     def assert_refused(self, action, message):
         with self.assertRaisesRegex(
             ValidationError, f"Workflow “Set”, action “Set a field to a value”, field “{message}"
@@ -332,8 +339,10 @@ class TestSetField(WorkflowAutomationCase):
 
     @freeze_time("2025-03-10 08:00:00")
     def test_values_of_each_type(self):
+        self.create_custom_field("x_notes", "text", "Notes")
         cases = [
             (self.set_field("referred", set_value="A workflow"), "referred", "A workflow"),
+            (self.set_field("x_notes", set_value="Line 1\nLine 2"), "x_notes", "Line 1\nLine 2"),
             (self.set_field("description", set_value="<p>Hello</p>"), "description", "<p>Hello</p>"),
             (self.set_field("color", set_value=" 7 "), "color", 7),
             (self.set_field("probability", set_value="12.5"), "probability", 12.5),
@@ -372,10 +381,7 @@ class TestSetField(WorkflowAutomationCase):
         self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET "color"'), 1)
 
     def test_fields_that_cannot_be_set_are_refused(self):
-        binary = self.env["ir.model.fields"].create({
-            "model_id": self.env["ir.model"]._get_id("crm.lead"), "name": "x_contract", "ttype": "binary",
-            "field_description": "Contract file",
-        })
+        binary = self.create_custom_field("x_contract", "binary", "Contract file")
         cases = [
             (self.model_field("name", "res.partner"), "the field “Name” is not a field of the workflow's records"),
             (self.model_field("id"), "the field “ID” is maintained by Odoo itself"),
