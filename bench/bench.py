@@ -39,7 +39,7 @@ class Bench:
             env["base.automation"].with_context(active_test=False).search([]).write({"active": False})
             self.stage_from = env.ref("crm.stage_lead1").id
             self.stage_to = env.ref("crm.stage_lead2").id
-            self.user = env["res.users"].create({"name": "Bench owner", "login": "bench_owner"}).id
+            self.user = env["res.users"].create({"name": "Bench owner", "login": f"bench_owner_{time.time_ns()}"}).id
             teams = env["crm.team"].create([{"name": f"Bench pipeline {i}"} for i in range(SCOPES + 1)])
             self.team = teams[-1]  # the leads' pipeline, which the new owner belongs to
             self.team.member_ids = env["res.users"].browse(self.user)
