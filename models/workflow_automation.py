@@ -96,7 +96,11 @@ class WorkflowAutomation(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        workflows = super().create(vals_list)
+        """A workflow may be created switched on with its triggers and actions (as in a
+        consultant's XML file): it is built switched off, then switched on."""
+        switch_on = [vals.get("active", False) for vals in vals_list]
+        workflows = super().create([{**vals, "active": False} for vals in vals_list])
+        workflows.browse(w.id for w, on in zip(workflows, switch_on, strict=True) if on).active = True
         self.env.registry.clear_cache()
         return workflows
 
