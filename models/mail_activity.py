@@ -1,4 +1,4 @@
-from collections import namedtuple
+from collections import defaultdict, namedtuple
 
 from odoo import _, api, fields, models
 from odoo.tools import SQL
@@ -7,7 +7,7 @@ from odoo.tools import SQL
 AUTO_COMPLETE_KEY = "workflow_automation_auto_complete"
 
 # What the engine needs of an activity, kept past its deletion when it is marked done.
-ActivityFact = namedtuple("ActivityFact", "res_model res_id action_id stage_ref")
+ActivityFact = namedtuple("ActivityFact", "res_model res_id activity_type_id action_id stage_ref")
 
 
 class MailActivity(models.Model):
@@ -29,18 +29,26 @@ class MailActivity(models.Model):
         help="The record's stage when the workflow added this follow-up.",
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        activities = super().create(vals_list)
+        self._workflow_fire("activity_created", activities._workflow_facts())
+        return activities
+
     def _action_done(self, feedback=False, attachment_ids=None):
         facts = self._workflow_facts()
         result = super()._action_done(feedback=feedback, attachment_ids=attachment_ids)
         if not self.env.context.get(AUTO_COMPLETE_KEY):
             self._workflow_complete_followups(facts)
+        self._workflow_fire("activity_done", facts)
         return result
 
     def _workflow_facts(self):
-        """One read for the batch, which ``_action_done`` makes anyway."""
+        """One read for the batch, which ``_action_done`` makes anyway (``create`` has them in cache)."""
         return [
             ActivityFact(
-                activity.res_model, activity.res_id, activity.workflow_action_id.id, activity.workflow_stage_ref
+                activity.res_model, activity.res_id, activity.activity_type_id.id,
+                activity.workflow_action_id.id, activity.workflow_stage_ref,
             )
             for activity in self
         ]
@@ -50,6 +58,37 @@ class MailActivity(models.Model):
         self.with_context(**{AUTO_COMPLETE_KEY: True})._action_done(
             feedback=_("Completed automatically: the record left the stage.")
         )
+
+    # ------------------------------------------------------------------
+    # Activity triggers: on the record the activity belongs to
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _workflow_fire(self, event, facts):
+        """Fire the ``event`` triggers on the records of the activities, a batch per model.
+
+        Costs a dictionary lookup for activities of models no switched-on trigger watches.
+        """
+        facts_by_model = defaultdict(list)
+        for fact in facts:
+            facts_by_model[fact.res_model].append(fact)
+        Index = self.env["workflow.automation"]
+        for model_name, model_facts in facts_by_model.items():
+            Model = self.env[model_name]
+            if not isinstance(Model, self.pool["workflow.automation.mixin"]):
+                continue
+            specs = Index._get_trigger_index(model_name).get(event)
+            if not specs:
+                continue
+            ids_by_type = defaultdict(list)
+            for fact in model_facts:
+                ids_by_type[fact.activity_type_id].append(fact.res_id)
+            records = Model.sudo().browse({fact.res_id for fact in model_facts})
+            matches = []
+            for spec in specs:
+                typed = records.browse(ids_by_type.get(spec.activity_type_id, ())) if spec.activity_type_id else records
+                matches += records._workflow_match([spec], typed)
+            records._workflow_run_matches(matches)
 
     # ------------------------------------------------------------------
     # Follow-ups completed: the "when completed" effect

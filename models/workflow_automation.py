@@ -9,7 +9,7 @@ from .workflow_automation_mixin import FOLLOWUP_STAGE_LEFT
 # registry, so a write that matches no trigger costs no SQL query.
 TriggerSpec = namedtuple(
     "TriggerSpec",
-    "id rank workflow_id company_id scope_ids from_stage_id to_stage_id",
+    "id rank workflow_id company_id scope_ids from_stage_id to_stage_id activity_type_id",
 )
 
 TARGET_MODELS = [

@@ -326,6 +326,113 @@ class TestFollowups(WorkflowAutomationCase):
 
 
 @tagged("post_install", "-at_install")
+class TestActivityTriggers(WorkflowAutomationCase):
+    """Triggers "activity of type T created" and "activity of type T done"."""
+
+    def note_workflow(self, kind, activity_type=None, condition="[]", **values):
+        trigger = {
+            "kind": kind, "activity_type_id": activity_type.id if activity_type else False, "filter_domain": condition,
+        }
+        return self.create_workflow([{**trigger, "actions": [{"kind": "note", "note_body": "fired"}]}], **values)
+
+    def add_activity(self, records, activity_type=None):
+        return self.env["mail.activity"].create([
+            {
+                "res_model_id": self.env["ir.model"]._get_id(record._name),
+                "res_id": record.id,
+                "activity_type_id": (activity_type or self.activity_call).id,
+                "user_id": self.salesman.id,
+            }
+            for record in records
+        ])
+
+    def test_activity_created_of_a_type(self):
+        workflow = self.note_workflow("activity_created", self.activity_call)
+        call_lead, todo_lead = self.create_leads(2)
+        self.add_activity(call_lead)
+        self.add_activity(todo_lead, self.env.ref("mail.mail_activity_data_todo"))
+        run = self.runs(workflow)
+        self.assertEqual(run.res_id, call_lead.id)
+        self.assertEqual(run.state, "done")
+        self.assertIn("fired", call_lead.message_ids[0].body)
+
+    def test_activity_done_of_any_type_in_a_batch(self):
+        workflow = self.note_workflow("activity_done")
+        leads = self.create_leads(3)
+        todo = self.env.ref("mail.mail_activity_data_todo")
+        activities = self.add_activity(leads[:2]) | self.add_activity(leads[2:], todo)
+        self.assertFalse(self.runs(workflow), "created, not done")
+        activities.with_user(self.salesman).action_done()
+        self.assertEqual(sorted(self.runs(workflow, "done").mapped("res_id")), sorted(leads.ids))
+        self.assertEqual(self.runs(workflow).user_id, self.salesman)
+
+    def test_activity_done_when_a_followup_completes_itself(self):
+        workflow = self.note_workflow("activity_done", self.activity_call)
+        self.create_stage_workflow(
+            self.stage_qualified,
+            [{"kind": "activity", "activity_type_id": self.activity_call.id, "followup_auto_complete": True}],
+            name="Follow-up",
+        )
+        lead = self.create_leads()
+        lead.write({"stage_id": self.stage_qualified.id})
+        lead.write({"stage_id": self.stage_proposition.id})
+        self.assertEqual(self.runs(workflow).res_id, lead.id)
+
+    def test_activity_triggers_keep_scope_and_condition(self):
+        workflow = self.note_workflow(
+            "activity_created", condition="[('expected_revenue', '>=', 1000)]", team_ids=[Command.set(self.team_a.ids)]
+        )
+        big, small = self.create_leads(2, expected_revenue=5000)
+        small.expected_revenue = 10
+        other_pipeline = self.create_leads(team=self.team_b, expected_revenue=5000)
+        self.add_activity(big | small | other_pipeline)
+        self.assertEqual(self.runs(workflow).res_id, big.id)
+
+    def test_activity_triggers_keep_the_company(self):
+        workflow = self.note_workflow("activity_created")
+        other_company = self.env["res.company"].create({"name": "Lead Co"})
+        ours, theirs = self.create_leads(2, team_id=False, user_id=False)
+        theirs.company_id = other_company
+        self.add_activity(ours | theirs)
+        self.assertEqual(self.runs(workflow).res_id, ours.id)
+
+    def test_activity_trigger_on_projects(self):
+        workflow = self.note_workflow("activity_done", target="project.project")
+        project = self.create_project()
+        self.add_activity(project).action_done()
+        self.assertEqual(self.runs(workflow).res_id, project.id)
+
+    def test_followup_added_on_activity_created_fires_once(self):
+        workflow = self.create_workflow([{
+            "kind": "activity_created",
+            "activity_type_id": self.activity_call.id,
+            "actions": [{"kind": "activity", "activity_type_id": self.activity_call.id}],
+        }])
+        lead = self.create_leads()
+        self.add_activity(lead)
+        self.assertEqual(len(self.runs(workflow)), 1, "the activity it adds does not fire it again")
+        self.assertEqual(len(lead.activity_ids), 2)
+
+    def test_activity_type_of_another_model_refused(self):
+        partner_type = self.env["mail.activity.type"].create({"name": "Partner only", "res_model": "res.partner"})
+        with self.assertRaisesRegex(ValidationError, "field “Activity type”: this activity type is made for another"):
+            self.note_workflow("activity_done", partner_type, active=False)
+
+    def test_activities_of_other_models_cost_nothing(self):
+        partners = self.env["res.partner"].create([{"name": f"Partner {index}"} for index in range(4)])
+
+        def add_and_complete(partner):
+            self.add_activity(partner).action_done()
+
+        def create_workflows():
+            for kind in ("activity_created", "activity_done"):
+                self.note_workflow(kind, name=kind)
+
+        self.assert_no_extra_query(add_and_complete, create_workflows, partners)
+        self.assertFalse(self.env["workflow.automation.run"].search([("res_model", "=", "res.partner")]))
+
+
+@tagged("post_install", "-at_install")
 class TestFollowupConcurrency(TransactionCase):
     """Two users mark the last two activities of a plan done at the same moment, on real,
     separately committed cursors: the effect runs once, after Odoo's retry.
