@@ -6,3 +6,4 @@ from . import workflow_automation_run
 from . import workflow_automation_mixin
 from . import crm_lead
 from . import project_project
+from . import mail_activity

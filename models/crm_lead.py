@@ -1,6 +1,7 @@
 from collections import defaultdict
 
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 OUTCOME_EVENTS = ("won", "lost", "restored")
 
@@ -107,6 +108,19 @@ class CrmLead(models.Model):
             ids_by_team[team].append(lead.id)
         for team, ids in ids_by_team.items():
             self.browse(ids).write({"user_id": user.id, "team_id": team.id})
+
+    def _workflow_set_stage(self, stage):
+        """Refuse a stage of another pipeline: the lead's pipeline may have changed since
+        the workflow was saved."""
+        foreign = self.filtered(lambda lead: stage.team_id and lead.team_id != stage.team_id)
+        if foreign:
+            raise UserError(_(
+                "The stage “%(stage)s” belongs to the pipeline “%(team)s”, not to the pipeline of “%(lead)s”.",
+                stage=stage.name,
+                team=stage.team_id.name,
+                lead=foreign[0].display_name,
+            ))
+        return super()._workflow_set_stage(stage)
 
     # Marking won, lost or restoring is several writes: fire once they are all done.
 

@@ -35,6 +35,12 @@ class ProjectProject(models.Model):
     def action_open_workflow_lead(self):
         self.ensure_one()
         return self.workflow_lead_id._workflow_action_open(self.workflow_lead_id.name)
+    # A project is closed in a folded stage, as Odoo's own stage help says: the "project
+    # closed" trigger fires on arriving there, the "close the project" effect moves it there.
+
+    def _workflow_is_closed(self):
+        self.ensure_one()
+        return self.stage_id.fold
 
     def _workflow_event_fields(self):
         return dict(super()._workflow_event_fields(), project_closed={"stage_id"})
@@ -43,10 +49,21 @@ class ProjectProject(models.Model):
         snapshot = super()._workflow_snapshot(events)
         if "project_closed" in events:
             for record in self.sudo():
-                snapshot[record.id]["closed"] = record.stage_id.fold
+                snapshot[record.id]["closed"] = record._workflow_is_closed()
         return snapshot
 
     def _workflow_changed(self, event, before):
         if event != "project_closed":
             return super()._workflow_changed(event, before)
-        return self.sudo().filtered(lambda r: r.stage_id.fold and not before[r.id]["closed"])
+        return self.sudo().filtered(lambda r: r._workflow_is_closed() and not before[r.id]["closed"])
+
+    def _workflow_close(self):
+        """Move the open projects to the first folded stage of their company (or shared)."""
+        for company, projects in self.filtered(lambda p: not p._workflow_is_closed()).grouped("company_id").items():
+            stage = self.env["project.project.stage"].search(
+                [("fold", "=", True), ("company_id", "in", [False, company.id])], limit=1
+            )
+            if not stage:
+                raise UserError(_("There is no folded project stage to close the project “%s” in.",
+                                  projects[0].display_name))
+            projects.write({"stage_id": stage.id})

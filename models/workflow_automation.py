@@ -3,11 +3,13 @@ from collections import defaultdict, namedtuple
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError
 
+from .workflow_automation_mixin import FOLLOWUP_STAGE_LEFT
+
 # What the engine needs to know about a trigger without reading it: cached per
 # registry, so a write that matches no trigger costs no SQL query.
 TriggerSpec = namedtuple(
     "TriggerSpec",
-    "id rank workflow_id company_id scope_ids from_stage_id to_stage_id",
+    "id rank workflow_id company_id scope_ids from_stage_id to_stage_id activity_type_id",
 )
 
 TARGET_MODELS = [
@@ -135,6 +137,8 @@ class WorkflowAutomation(models.Model):
 
         The result holds only ids and plain values, never records, so it can live in the
         registry cache; any change to a workflow, trigger or action clears that cache.
+        Triggers with follow-ups that complete themselves when the record leaves its stage
+        are also listed under ``FOLLOWUP_STAGE_LEFT``.
         """
         triggers = self.env["workflow.automation.trigger"].sudo().search(
             [("workflow_id.active", "=", True), ("workflow_id.target", "=", model_name)],
@@ -142,7 +146,10 @@ class WorkflowAutomation(models.Model):
         )
         index = defaultdict(list)
         for rank, trigger in enumerate(triggers):
-            index[trigger.kind].append(trigger._get_spec(rank))
+            spec = trigger._get_spec(rank)
+            index[trigger.kind].append(spec)
+            if trigger.action_ids.filtered(lambda action: action.kind == "activity" and action.followup_auto_complete):
+                index[FOLLOWUP_STAGE_LEFT].append(spec)
         return {event: tuple(specs) for event, specs in index.items()}
 
     # ------------------------------------------------------------------

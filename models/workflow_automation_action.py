@@ -6,9 +6,13 @@ from copy import copy
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
+from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models, tools
 from odoo.exceptions import UserError
+from odoo.tools.misc import format_date
+
+from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
 
@@ -66,6 +70,15 @@ SET_FIELD_VALUE_FIELDS = {
 # What a repeat lead takes from the original: its customer
 REPEAT_CUSTOMER_FIELDS = ("partner_id", "partner_name", "contact_name", "email_from", "phone")
 
+# "When completed" effect of a follow-up -> the targets it is offered for. The effects
+# that are also action kinds run the same ``_execute_<kind>`` method as those actions.
+FOLLOWUP_EFFECTS = {
+    "set_stage": ("crm.lead", "project.project"),
+    "mark_won": ("crm.lead",),
+    "mark_lost": ("crm.lead",),
+    "close_project": ("project.project",),
+}
+
 
 class WorkflowAutomationAction(models.Model):
     _name = "workflow.automation.action"
@@ -81,7 +94,7 @@ class WorkflowAutomationAction(models.Model):
         [
             ("assign_user", "Assign to a user"),
             ("assign_team", "Assign to a sales team"),
-            ("activity", "Schedule an activity"),
+            ("activity", "Add a follow-up"),
             ("email", "Send an e-mail"),
             ("note", "Post an internal note"),
             ("add_tags", "Add tags"),
@@ -119,6 +132,41 @@ class WorkflowAutomationAction(models.Model):
         "as for Odoo's own automatic lead assignment: a batch would send one message per record.",
     )
     team_id = fields.Many2one("crm.team", string="Sales team", ondelete="restrict")
+    # Follow-up: one activity, or an activity plan
+    followup_mode = fields.Selection(
+        [("activity", "Schedule one activity"), ("plan", "Apply an activity plan")],
+        string="Follow-up",
+        default="activity",
+        required=True,
+    )
+    activity_plan_id = fields.Many2one(
+        "mail.activity.plan",
+        string="Activity plan",
+        ondelete="restrict",
+        domain="[('res_model', '=', target)]",
+        help="Odoo's sequence of activities, applied as the “Schedule activity” dialog applies it: "
+        "each activity's deadline and responsible come from the plan.",
+    )
+    followup_effect = fields.Selection(
+        [
+            ("none", "Nothing"),
+            ("set_stage", "Move to a stage"),
+            ("mark_won", "Mark as won"),
+            ("mark_lost", "Mark as lost"),
+            ("close_project", "Close the project"),
+        ],
+        string="When completed",
+        default="none",
+        required=True,
+        help="Done when the last open activity of this follow-up on a record is marked done, and only "
+        "if the record is still in the stage where the follow-up was added. Closing a project moves it "
+        "to its first folded stage.",
+    )
+    followup_auto_complete = fields.Boolean(
+        string="Complete when the record leaves the stage",
+        help="When the record moves to another stage, the open activities of this follow-up are marked "
+        "done automatically (without running the “When completed” effect).",
+    )
     # Activity
     activity_type_id = fields.Many2one("mail.activity.type", ondelete="restrict")
     activity_summary = fields.Char(
@@ -135,7 +183,8 @@ class WorkflowAutomationAction(models.Model):
         default="owner",
         required=True,
         help="The owner is the salesperson (opportunities) or the project manager (projects); "
-        "a record without one gets the user who triggered the workflow.",
+        "a record without one gets the user who triggered the workflow. For a plan, the responsible "
+        "of its activities assigned “on demand”.",
     )
     activity_user_id = fields.Many2one("res.users", string="Responsible user", ondelete="restrict")
     # E-mail
@@ -303,19 +352,49 @@ class WorkflowAutomationAction(models.Model):
     @api.constrains(
         "kind", "trigger_id", "user_id", "team_id", "activity_type_id", "mail_template_id",
         "note_body", "tag_ids", "project_tag_ids", "stage_id", "project_stage_id",
+        "followup_mode", "activity_plan_id", "followup_effect",
     )
     def _check_parameters(self):
         for action in self:
             target = action.workflow_id.target
             if target not in ACTION_KINDS[action.kind]:
                 action._raise_invalid("kind", _("this action is not available for this target."))
-            required = REQUIRED_PARAMETERS.get(action.kind, {}).get(target)
-            if required and not action[required]:
-                action._raise_invalid(required, _("this action needs a value here."))
+            for required in action._required_parameters():
+                if not action[required]:
+                    action._raise_invalid(required, _("this action needs a value here."))
             if action.mail_template_id and action.mail_template_id.model != target:
                 action._raise_invalid("mail_template_id", _("the template is made for another model."))
-            if action.kind == "set_stage" and target == "crm.lead":
+            if "set_stage" in (action.kind, action._followup_effect()) and target == "crm.lead":
                 action._check_stage_in_scope("stage_id")
+
+    def _followup_effect(self):
+        """The "when completed" effect: follow-ups only have one."""
+        return self.followup_effect if self.kind == "activity" else "none"
+
+    def _required_parameters(self):
+        """The parameter fields this action cannot do without."""
+        if self.kind == "activity" and self.followup_mode == "plan":
+            required = ["activity_plan_id"]
+        else:
+            required = [REQUIRED_PARAMETERS.get(self.kind, {}).get(self.target)]
+        if self._followup_effect() == "set_stage":
+            required.append(REQUIRED_PARAMETERS["set_stage"][self.target])
+        return [field_name for field_name in required if field_name]
+
+    @api.constrains("kind", "trigger_id", "followup_mode", "activity_plan_id", "followup_effect")
+    def _check_followup(self):
+        for action in self.filtered(lambda a: a.kind == "activity"):
+            if action.target not in FOLLOWUP_EFFECTS.get(action.followup_effect, (action.target,)):
+                action._raise_invalid("followup_effect", _("this effect is not available for this target."))
+            plan = action.activity_plan_id
+            if action.followup_mode != "plan" or not plan:
+                continue
+            if plan.res_model != action.target:
+                action._raise_invalid("activity_plan_id", _("the plan is made for another model."))
+            if not plan.template_ids:
+                action._raise_invalid("activity_plan_id", _("the plan has no activities."))
+            if plan.company_id and plan.company_id != action.workflow_id.company_id:
+                action._raise_invalid("activity_plan_id", _("the plan belongs to another company."))
 
     @api.constrains("delay")
     def _check_delay(self):
@@ -475,21 +554,24 @@ class WorkflowAutomationAction(models.Model):
     # Execution (DESIGN.md principles 3 and 4)
     # ------------------------------------------------------------------
 
-    def _execute_safely(self, records):
+    def _execute_safely(self, records, kind=None):
         """Run on the batch in a savepoint; on failure, isolate the failing records.
 
-        Return ``(errors, notes)``: ``{record id: error text}`` for the records the action
-        failed on, and ``{record id: text}`` that the action reported for the others
-        (an ``_execute_<kind>`` method may return such notes, e.g. a webhook's response).
+        ``kind`` is what to run, the action's own kind by default (or a follow-up's
+        "when completed" effect). Return ``(errors, notes)``: ``{record id: error text}``
+        for the records the action failed on, and ``{record id: text}`` that the action
+        reported for the others (an ``_execute_<kind>`` method may return such notes,
+        e.g. a webhook's response).
         """
         self.ensure_one()
-        error, notes = self._execute_in_savepoint(records)
+        kind = kind or self.kind
+        error, notes = self._execute_in_savepoint(records, kind)
         if not error:
             return {}, notes
         errors = {}
         if len(records) > 1:
             for record in records:
-                record_error, record_notes = self._execute_in_savepoint(record)
+                record_error, record_notes = self._execute_in_savepoint(record, kind)
                 if record_error:
                     errors[record.id] = record_error
                 notes.update(record_notes)
@@ -520,12 +602,12 @@ class WorkflowAutomationAction(models.Model):
             precommit._funcs, precommit.data = funcs, data
             raise
 
-    def _execute_in_savepoint(self, records):
+    def _execute_in_savepoint(self, records, kind):
         """Return ``(error text or None, notes)``."""
         try:
             with self._savepoint():
                 # in the records' environment: elevated rights in their company, chain depth
-                notes = getattr(self.with_env(records.env), f"_execute_{self.kind}")(records) or {}
+                notes = getattr(self.with_env(records.env), f"_execute_{kind}")(records) or {}
         except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
             _logger.warning("Workflow action %s failed on %s: %s", self.id, records, error)
             return str(error) or error.__class__.__name__, {}
@@ -556,8 +638,10 @@ class WorkflowAutomationAction(models.Model):
         records.write(self._tags_field_value(Command.unlink))
 
     def _execute_set_stage(self, records):
-        stage = self.stage_id if self.target == "crm.lead" else self.project_stage_id
-        records.write({"stage_id": stage.id})
+        records._workflow_set_stage(self.stage_id if self.target == "crm.lead" else self.project_stage_id)
+
+    def _execute_close_project(self, records):
+        records._workflow_close()
 
     def _execute_mark_won(self, records):
         records.action_set_won()
@@ -571,24 +655,72 @@ class WorkflowAutomationAction(models.Model):
             record.message_post(body=bodies[record.id], subtype_xmlid="mail.mt_note")
 
     def _execute_activity(self, records):
+        """Add the follow-up: one activity, or the activities of a plan."""
+        if self.followup_mode == "plan":
+            self._apply_activity_plan(records)
+        else:
+            self._schedule_activity(records)
+        if self.followup_auto_complete:
+            records._workflow_set_followup_pending(True)
+
+    def _schedule_activity(self, records):
         summaries = self._render(self.activity_summary or "", records)
         notes = self._render(self.activity_note or "", records)
         deadline = fields.Date.context_today(self) + relativedelta(
             **{self.activity_deadline_unit: self.activity_deadline}
         )
-        model_id = self.env["ir.model"]._get_id(records._name)
         self.env["mail.activity"].create([
-            {
-                "res_model_id": model_id,
-                "res_id": record.id,
-                "activity_type_id": self.activity_type_id.id,
-                "summary": summaries[record.id],
-                "note": notes[record.id],
-                "date_deadline": deadline,
-                "user_id": self._activity_responsible(record).id,
-            }
+            self._followup_activity_vals(
+                record, self.activity_type_id, self._activity_responsible(record), deadline,
+                summaries[record.id], notes[record.id],
+            )
             for record in records
         ])
+
+    def _apply_activity_plan(self, records):
+        """Apply the plan as Odoo's "Schedule activity" dialog does (``mail.activity.schedule``):
+        each template's responsible and deadline, and a chatter line listing them; here
+        with one creation and one batch of chatter lines for all the records."""
+        plan = self.activity_plan_id
+        vals_list = []
+        bodies = {}
+        for record in records:
+            lines = []
+            for template in plan.template_ids:
+                responsible = template._determine_responsible(self._activity_responsible(record), record)
+                if responsible["error"]:
+                    raise UserError(responsible["error"])
+                user = responsible["responsible"]
+                deadline = template._get_date_deadline()
+                vals_list.append(self._followup_activity_vals(
+                    record, template.activity_type_id, user, deadline, template.summary, template.note
+                ))
+                lines.append(_(
+                    "%(activity)s, assigned to %(name)s, due on the %(deadline)s",
+                    activity=template.summary or template.activity_type_id.name,
+                    name=user.name,
+                    deadline=format_date(self.env, deadline),
+                ))
+            bodies[record.id] = Markup("<p>%s</p><ul>%s</ul>") % (
+                _("The plan “%s” has been started", plan.name),
+                Markup().join(Markup("<li>%s</li>") % line for line in lines),
+            )
+        self.env["mail.activity"].create(vals_list)
+        records._message_log_batch(bodies)
+
+    def _followup_activity_vals(self, record, activity_type, user, deadline, summary, note):
+        """An activity of this follow-up, remembering the action and the record's stage."""
+        return {
+            "res_model_id": self.env["ir.model"]._get_id(record._name),
+            "res_id": record.id,
+            "activity_type_id": activity_type.id,
+            "summary": summary,
+            "note": note,
+            "date_deadline": deadline,
+            "user_id": user.id,
+            "workflow_action_id": self.id,
+            "workflow_stage_ref": record.stage_id.id,
+        }
 
     def _activity_responsible(self, record):
         if self.activity_user_mode == "user" and self.activity_user_id:
@@ -687,3 +819,35 @@ class WorkflowAutomationAction(models.Model):
 
     def _execute_set_field(self, records):
         records.write({self.set_field_id.name: self._set_field_value()})
+    # Follow-ups completed: the "when completed" effect
+    # ------------------------------------------------------------------
+
+    def _complete_followup(self, records, stage_refs, user):
+        """Run the effect on ``records``, whose last open activity of this follow-up ``user``
+        just marked done; ``stage_refs``: ``{record id: its stage when the follow-up was added}``.
+
+        Return the values of the runs: done, failed (the user's "mark done" stays), or
+        skipped with the reason.
+        """
+        self.ensure_one()
+        Run = self.env["workflow.automation.run"]
+        skipped = {
+            record.id: reason
+            for record in records
+            if (reason := Run._followup_skip_reason(self, record, stage_refs[record.id]))
+        }
+        to_run = records.filtered(lambda record: record.id not in skipped)
+        errors = {}
+        if to_run:
+            actors = self.trigger_id._actors(to_run, self.env.context.get(DEPTH_CONTEXT_KEY, 0) + 1)
+            errors, _notes = self.with_env(actors.env)._execute_safely(actors, self.followup_effect)
+        effect = dict(self._fields["followup_effect"]._description_selection(self.env))[self.followup_effect]
+        done = _("Follow-up completed: %s.", effect)
+        return [
+            Run._prepare_followup_effect_vals(
+                self, record, user, stage_refs[record.id],
+                "skipped" if record.id in skipped else "failed" if record.id in errors else "done",
+                skipped.get(record.id) or errors.get(record.id) or done,
+            )
+            for record in records
+        ]

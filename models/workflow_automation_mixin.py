@@ -2,12 +2,15 @@ from collections import defaultdict
 from contextlib import contextmanager
 
 from odoo import _, api, fields, models
+from odoo.tools import SQL
 
 DEPTH_CONTEXT_KEY = "workflow_automation_depth"
 # Workflows whose actions fire other workflows stop after this many links (DESIGN.md #5).
 MAX_DEPTH = 5
 FIRED_KEY = "workflow_automation.fired"
 DEFERRED_KEY = "workflow_automation.deferred"
+# Records leaving a stage where follow-ups complete themselves on leaving (see workflow_automation.py)
+FOLLOWUP_STAGE_LEFT = "followup_stage_left"
 
 
 class WorkflowAutomationMixin(models.AbstractModel):
@@ -26,6 +29,14 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     workflow_scheduled_count = fields.Integer(
         string="Scheduled automations", compute="_compute_workflow_scheduled_count"
+    )
+    # Read with the stage, at no cost: a stage write looks for follow-ups to complete only
+    # on the records that have some.
+    workflow_followup_pending = fields.Boolean(
+        string="Has self-completing follow-ups",
+        readonly=True,
+        copy=False,
+        help="The record has (or had) open follow-ups that complete themselves when it leaves its stage.",
     )
 
     def _workflow_runs_domain(self):
@@ -77,7 +88,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     def _workflow_event_fields(self):
         """Return ``{event: fields whose write may cause it}``."""
-        return {"stage_reached": {"stage_id"}, "stage_changed": {"stage_id"}}
+        return {"stage_reached": {"stage_id"}, "stage_changed": {"stage_id"}, FOLLOWUP_STAGE_LEFT: {"stage_id"}}
 
     def _workflow_snapshot(self, events):
         """The values ``events`` are derived from, read for the whole batch at once."""
@@ -86,13 +97,54 @@ class WorkflowAutomationMixin(models.AbstractModel):
     def _workflow_changed(self, event, before):
         """Return the records of ``self`` on which ``event`` happened since ``before``."""
         records = self.sudo()
-        if event in ("stage_reached", "stage_changed"):
+        if event in ("stage_reached", "stage_changed", FOLLOWUP_STAGE_LEFT):
             return records.filtered(lambda r: r.stage_id.id != before[r.id]["stage_id"])
         raise NotImplementedError(event)
 
     def _workflow_assign_user(self, user):
         """The "assign to a user" action: the owner is ``user_id`` unless a model says otherwise."""
         self.write({"user_id": user.id})
+
+    def _workflow_set_stage(self, stage):
+        """The "move to a stage" action and follow-up effect."""
+        self.write({"stage_id": stage.id})
+
+    # ------------------------------------------------------------------
+    # Follow-ups that complete themselves when the record leaves the stage
+    # ------------------------------------------------------------------
+
+    def _workflow_set_followup_pending(self, value):
+        """Flag the records having self-completing follow-ups, in SQL: the flag is the
+        engine's bookkeeping, not a change of the record (``write_date`` is what the
+        inactivity trigger watches)."""
+        if not self:
+            return
+        self.env.cr.execute(SQL(
+            "UPDATE %s SET workflow_followup_pending = %s WHERE id IN %s",
+            SQL.identifier(self._table), value, tuple(self.ids),
+        ))
+        self.invalidate_recordset(["workflow_followup_pending"])
+
+    def _workflow_complete_left_followups(self):
+        """Mark done the open self-completing follow-ups of switched-on workflows that were
+        added in another stage than the record's; no query for records without any."""
+        pending = self.filtered("workflow_followup_pending")
+        if not pending:
+            return
+        activities = self.env["mail.activity"].sudo().search([
+            ("res_model", "=", self._name),
+            ("res_id", "in", pending.ids),
+            ("workflow_action_id.followup_auto_complete", "=", True),
+        ])
+        stages = {record.id: record.stage_id.id for record in pending}
+        left = activities.filtered(
+            lambda activity: activity.workflow_stage_ref != stages[activity.res_id]
+            and activity.workflow_action_id.workflow_id.active
+        )
+        still_pending = set((activities - left).mapped("res_id"))
+        if left:
+            left._workflow_complete_on_stage_leave()
+        pending.filtered(lambda record: record.id not in still_pending)._workflow_set_followup_pending(False)
 
     # ------------------------------------------------------------------
     # The hooks
@@ -119,7 +171,9 @@ class WorkflowAutomationMixin(models.AbstractModel):
         matches = []
         for event in events:
             changed = self._workflow_changed(event, before)
-            if changed:
+            if changed and event == FOLLOWUP_STAGE_LEFT:
+                changed._workflow_complete_left_followups()
+            elif changed:
                 matches += self._workflow_match(index[event], changed, before)
         self._workflow_run_matches(matches)
         return result

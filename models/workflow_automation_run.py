@@ -52,6 +52,10 @@ class WorkflowAutomationRun(models.Model):
         string="Stage when scheduled",
         help="Set when the run must be skipped if the record left this stage before it is due.",
     )
+    followup_effect = fields.Boolean(
+        string="Follow-up completed",
+        help="The run of a follow-up's “When completed” effect, not of the action itself.",
+    )
     message = fields.Text(help="The error of a failed run, or why a run was skipped.")
 
     _sql_constraints = [
@@ -88,6 +92,13 @@ class WorkflowAutomationRun(models.Model):
             self._prepare_vals(action, record, user, "scheduled"),
             date_due=date_due,
             stage_ref=record.stage_id.id if check_stage else 0,
+        )
+
+    @api.model
+    def _prepare_followup_effect_vals(self, action, record, user, stage_ref, state, message):
+        """A run of the effect of a completed follow-up; a retry re-checks the stage."""
+        return dict(
+            self._prepare_vals(action, record, user, state, message), followup_effect=True, stage_ref=stage_ref
         )
 
     @api.model_create_multi
@@ -171,12 +182,12 @@ class WorkflowAutomationRun(models.Model):
             if reason:
                 skipped[reason].append(run.id)
             else:
-                batches[run.action_id, run.user_id].append(run.id)
+                batches[run.action_id, run.user_id, run.followup_effect].append(run.id)
         now = fields.Datetime.now()
         for reason, run_ids in skipped.items():
             self.browse(run_ids).write({"state": "skipped", "message": reason, "date": now})
-        for (action, user), run_ids in batches.items():
-            self.browse(run_ids)._execute_batch(action.sudo(), user)
+        for (action, user, followup_effect), run_ids in batches.items():
+            self.browse(run_ids)._execute_batch(action.sudo(), user, followup_effect)
 
     def _existing_records(self):
         """``{(model, id): record}`` for the runs' records that still exist, read together."""
@@ -186,11 +197,12 @@ class WorkflowAutomationRun(models.Model):
                 records[model, record.id] = record
         return records
 
-    def _execute_batch(self, action, user):
+    def _execute_batch(self, action, user, followup_effect):
         records = action.trigger_id._actors(
             self.env[self[0].res_model].with_user(user or self.env.user).browse(self.mapped("res_id")), 1
         )
-        errors, notes = action.with_env(records.env)._execute_safely(records)
+        kind = action.followup_effect if followup_effect else action.kind
+        errors, notes = action.with_env(records.env)._execute_safely(records, kind)
         now = fields.Datetime.now()
         plain = self.filtered(lambda run: run.res_id not in errors and run.res_id not in notes)
         plain.write({"state": "done", "message": False, "date": now})
@@ -211,8 +223,21 @@ class WorkflowAutomationRun(models.Model):
             return _("The workflow was switched off.")
         if not record:
             return _("The record no longer exists.")
+        if self.followup_effect:
+            return self._followup_skip_reason(self.action_id, record, self.stage_ref)
         if self.stage_ref and record.stage_id.id != self.stage_ref:
             return _("The record left the stage it was in when this action was scheduled.")
+        return None
+
+    @api.model
+    def _followup_skip_reason(self, action, record, stage_ref):
+        """Why the effect of ``action``, a completed follow-up, must not run on ``record``, or None."""
+        if not action.workflow_id.active:
+            return _("The workflow was switched off.")
+        if action._followup_effect() == "none":
+            return _("The follow-up no longer has an effect when completed.")
+        if record.stage_id.id != stage_ref:
+            return _("The record left the stage it was in when the follow-up was added.")
         return None
 
     # ------------------------------------------------------------------

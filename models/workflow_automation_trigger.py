@@ -25,10 +25,14 @@ TRIGGER_KINDS = {
     "project_closed": ("project.project",),
     "date": ("crm.lead", "project.project"),
     "inactive": ("crm.lead", "project.project"),
+    "activity_created": ("crm.lead", "project.project"),
+    "activity_done": ("crm.lead", "project.project"),
 }
 STAGE_KINDS = ("stage_reached", "stage_changed")
 # Kinds found by the hourly scan rather than by a write
 SCANNED_KINDS = ("date", "inactive")
+# Kinds fired by an activity of the record, created or marked done
+ACTIVITY_KINDS = ("activity_created", "activity_done")
 
 
 def _same_day_in_year(day, year):
@@ -60,6 +64,8 @@ class WorkflowAutomationTrigger(models.Model):
             ("project_closed", "Project closed"),
             ("date", "Date reached"),
             ("inactive", "No change for N days in a stage"),
+            ("activity_created", "Activity created"),
+            ("activity_done", "Activity done"),
         ],
         string="When",
         required=True,
@@ -96,6 +102,13 @@ class WorkflowAutomationTrigger(models.Model):
     inactive_days = fields.Integer(
         string="Days without change", default=14, help="A stale deal: no change for this many days in the stage."
     )
+    activity_type_id = fields.Many2one(
+        "mail.activity.type",
+        string="Activity type",
+        ondelete="restrict",
+        domain="['|', ('res_model', '=', False), ('res_model', '=', target)]",
+        help="Only activities of this type fire the trigger. Leave empty for any type.",
+    )
     date_scanned_until = fields.Datetime(readonly=True, copy=False, help="End of the last scanned window.")
     filter_domain = fields.Char(
         string="Condition",
@@ -104,7 +117,9 @@ class WorkflowAutomationTrigger(models.Model):
     )
     action_ids = fields.One2many("workflow.automation.action", "trigger_id", string="Actions", copy=True)
 
-    @api.depends("kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id")
+    @api.depends(
+        "kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id", "activity_type_id"
+    )
     def _compute_display_name(self):
         kinds = dict(self._fields["kind"]._description_selection(self.env))
         for trigger in self:
@@ -128,6 +143,12 @@ class WorkflowAutomationTrigger(models.Model):
             elif trigger.kind == "inactive":
                 trigger.display_name = _(
                     "No change for %(days)s days in %(stage)s", days=trigger.inactive_days, stage=to_stage.name or "?"
+                )
+            elif trigger.kind in ACTIVITY_KINDS:
+                trigger.display_name = _(
+                    "%(event)s: %(type)s",
+                    event=kinds[trigger.kind],
+                    type=trigger.activity_type_id.name or _("any type"),
                 )
             else:
                 trigger.display_name = kinds.get(trigger.kind, "")
@@ -176,6 +197,7 @@ class WorkflowAutomationTrigger(models.Model):
             scope_ids=frozenset(scope.ids) or None,
             from_stage_id=from_stage.id if self.kind == "stage_changed" else False,
             to_stage_id=to_stage.id if self.kind in STAGE_KINDS else False,
+            activity_type_id=self.activity_type_id.id if self.kind in ACTIVITY_KINDS else False,
         )
 
     # ------------------------------------------------------------------
@@ -213,6 +235,12 @@ class WorkflowAutomationTrigger(models.Model):
                 trigger._raise_invalid("date_offset", _("the number of days cannot be negative."))
             if not 0 <= trigger.date_hour <= 23:
                 trigger._raise_invalid("date_hour", _("the hour must be between 0 and 23."))
+
+    @api.constrains("kind", "activity_type_id", "workflow_id")
+    def _check_activity_type(self):
+        for trigger in self.filtered(lambda t: t.kind in ACTIVITY_KINDS):
+            if trigger.activity_type_id.res_model not in (False, trigger.target):
+                trigger._raise_invalid("activity_type_id", _("this activity type is made for another model."))
 
     @api.constrains("filter_domain", "workflow_id")
     def _check_filter_domain(self):

@@ -28,6 +28,12 @@ class WorkflowAutomationCase(TransactionCase):
         cls.tag = cls.env["crm.tag"].create({"name": "Automated"})
         cls.activity_call = cls.env.ref("mail.mail_activity_data_call")
         cls.partner = cls.env["res.partner"].create({"name": "Acme Corp", "email": "buyer@acme.example.com"})
+        # Project stages, "Done" being the first folded one: where a project is closed
+        cls.stage_todo, cls.stage_doing, cls.stage_done = cls.env["project.project.stage"].create([
+            {"name": "To do", "sequence": 1},
+            {"name": "Doing", "sequence": 2},
+            {"name": "Done", "sequence": 3, "fold": True},
+        ])
 
     # ------------------------------------------------------------------
     # Factories
@@ -119,6 +125,19 @@ class WorkflowAutomationCase(TransactionCase):
         ])
 
     @classmethod
+    def create_project(cls, name="Website", **values):
+        return cls.env["project.project"].create({"name": name, "stage_id": cls.stage_todo.id, **values})
+
+    @classmethod
+    def create_plan(cls, templates, model="crm.lead", name="Onboarding"):
+        """An activity plan of ``model`` from ``[{template values}]``."""
+        return cls.env["mail.activity.plan"].create({
+            "name": name,
+            "res_model": model,
+            "template_ids": [Command.create(template) for template in templates],
+        })
+
+    @classmethod
     def create_foreign_team(cls):
         """A pipeline of another company: assigning it to our leads fails."""
         other_company = cls.env["res.company"].create({"name": "Other Co"})
@@ -139,6 +158,18 @@ class WorkflowAutomationCase(TransactionCase):
         """Yield the list of the SQL queries run inside the block (Odoo's own patch)."""
         queries = []
         yield from self._patchExecute(queries)
+
+    def assert_no_extra_query(self, write, create_workflows, records):
+        """``write`` costs as many queries with ``create_workflows`` done as without.
+
+        ``records`` holds four records, one per write; each count follows a warm-up
+        write, so that both run with warm registry caches.
+        """
+        write(records[0])
+        baseline = self.count_queries(lambda: write(records[1]))
+        create_workflows()
+        write(records[2])
+        self.assertEqual(self.count_queries(lambda: write(records[3])), baseline)
 
     def count_queries(self, func):
         """Run ``func`` with everything flushed before and after; return its SQL query count."""

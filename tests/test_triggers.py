@@ -145,24 +145,12 @@ class TestTriggers(WorkflowAutomationCase):
 
 @tagged("post_install", "-at_install")
 class TestProjectTriggers(WorkflowAutomationCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.stage_todo, cls.stage_doing, cls.stage_done = cls.env["project.project.stage"].create([
-            {"name": "To do", "sequence": 1},
-            {"name": "Doing", "sequence": 2},
-            {"name": "Done", "sequence": 3, "fold": True},
-        ])
-
     def project_workflow(self, trigger, **values):
         return self.create_workflow(
             [{**trigger, "actions": [{"kind": "note", "note_body": "fired on {{ object.name }}"}]}],
             target="project.project",
             **values,
         )
-
-    def create_project(self, name="Website"):
-        return self.env["project.project"].create({"name": name, "stage_id": self.stage_todo.id})
 
     def test_project_created(self):
         workflow = self.project_workflow({"kind": "create"})
