@@ -1,7 +1,7 @@
 from collections import defaultdict, namedtuple
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 
 from .workflow_automation_mixin import FOLLOWUP_STAGE_LEFT
 
@@ -11,6 +11,9 @@ TriggerSpec = namedtuple(
     "TriggerSpec",
     "id rank workflow_id company_id scope_ids from_stage_id to_stage_id activity_type_id",
 )
+
+# Set while a workflow is being switched on: then no parameter may be left empty.
+SWITCHING_ON_KEY = "workflow_automation_switching_on"
 
 TARGET_MODELS = [
     ("crm.lead", "Opportunities and leads"),
@@ -56,6 +59,20 @@ class WorkflowAutomation(models.Model):
         default=lambda self: self.env.company,
         help="The workflow acts only on records of this company (or of no company).",
     )
+    is_preset = fields.Boolean(
+        string="Preset",
+        readonly=True,
+        copy=False,
+        help="A ready-made workflow, never switched on: use it to make a workflow of your own.",
+    )
+    preset_id = fields.Many2one(
+        "workflow.automation",
+        string="Made from preset",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        domain=[("is_preset", "=", True)],
+    )
     trigger_ids = fields.One2many("workflow.automation.trigger", "workflow_id", string="Triggers", copy=True)
     run_ids = fields.One2many("workflow.automation.run", "workflow_id", string="Runs")
     run_count = fields.Integer(compute="_compute_run_count", string="Runs count")
@@ -88,9 +105,32 @@ class WorkflowAutomation(models.Model):
                 )
             )
 
+    def _may_be_incomplete(self):
+        """A preset, or a switched-off workflow made from one, may leave parameters empty
+        (a stage or a user that only the admin knows): they are checked on switching on."""
+        self.ensure_one()
+        if self.env.context.get(SWITCHING_ON_KEY):
+            return False
+        return self.is_preset or bool(self.preset_id and not self.active)
+
+    @api.constrains("active", "is_preset")
+    def _check_preset_switched_off(self):
+        for workflow in self.filtered(lambda w: w.active and w.is_preset):
+            raise ValidationError(_(
+                "The preset “%s” cannot be switched on: use it to make a workflow of your own.", workflow.name
+            ))
+
+    def _check_complete(self):
+        """Run every check of the triggers and actions again, as if nothing could be empty."""
+        workflows = self.with_context(**{SWITCHING_ON_KEY: True})
+        for components in (workflows.trigger_ids, workflows.trigger_ids.action_ids):
+            components._validate_fields(components._fields)
+
     def write(self, vals):
         if set(vals) - self._fields_editable_while_on() and vals.get("active", True):
             self._check_editable()
+        if vals.get("active"):
+            self.filtered("preset_id")._check_complete()
         result = super().write(vals)
         if set(vals) - set(self.env["mail.thread"]._fields):
             self.env.registry.clear_cache()
@@ -123,6 +163,8 @@ class WorkflowAutomation(models.Model):
 
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
+        if default and "name" in default:
+            return [dict(vals, active=False) for vals in vals_list]
         return [dict(vals, name=_("%s (copy)", workflow.name), active=False)
                 for workflow, vals in zip(self, vals_list, strict=True)]
 
@@ -155,6 +197,18 @@ class WorkflowAutomation(models.Model):
     # ------------------------------------------------------------------
     # Buttons
     # ------------------------------------------------------------------
+
+    def action_use_preset(self):
+        """Open the wizard making a switched-off workflow of your own from this preset."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Use this preset"),
+            "res_model": "workflow.automation.preset.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_preset_id": self.id},
+        }
 
     def action_open_runs(self):
         self.ensure_one()

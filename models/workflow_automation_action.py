@@ -352,7 +352,7 @@ class WorkflowAutomationAction(models.Model):
     @api.constrains(
         "kind", "trigger_id", "user_id", "team_id", "activity_type_id", "mail_template_id",
         "note_body", "tag_ids", "project_tag_ids", "stage_id", "project_stage_id",
-        "followup_mode", "activity_plan_id", "followup_effect",
+        "followup_mode", "activity_plan_id", "followup_effect", "activity_user_mode", "activity_user_id",
     )
     def _check_parameters(self):
         for action in self:
@@ -360,8 +360,7 @@ class WorkflowAutomationAction(models.Model):
             if target not in ACTION_KINDS[action.kind]:
                 action._raise_invalid("kind", _("this action is not available for this target."))
             for required in action._required_parameters():
-                if not action[required]:
-                    action._raise_invalid(required, _("this action needs a value here."))
+                action._require(required, _("this action needs a value here."))
             if action.mail_template_id and action.mail_template_id.model != target:
                 action._raise_invalid("mail_template_id", _("the template is made for another model."))
             if "set_stage" in (action.kind, action._followup_effect()) and target == "crm.lead":
@@ -377,6 +376,8 @@ class WorkflowAutomationAction(models.Model):
             required = ["activity_plan_id"]
         else:
             required = [REQUIRED_PARAMETERS.get(self.kind, {}).get(self.target)]
+        if self.kind == "activity" and self.activity_user_mode == "user":
+            required.append("activity_user_id")
         if self._followup_effect() == "set_stage":
             required.append(REQUIRED_PARAMETERS["set_stage"][self.target])
         return [field_name for field_name in required if field_name]
@@ -421,10 +422,9 @@ class WorkflowAutomationAction(models.Model):
     )
     def _check_new_records(self):
         for action in self.filtered(lambda a: a.kind in CREATING_KINDS):
-            if not action.new_name:
-                action._raise_invalid("new_name", _("this action needs a value here."))
-            if action.new_user_mode == "user" and not action.new_user_id:
-                action._raise_invalid("new_user_id", _("choose the owner of the new records."))
+            action._require("new_name", _("this action needs a value here."))
+            if action.new_user_mode == "user":
+                action._require("new_user_id", _("choose the owner of the new records."))
             if action.kind == "create_project":
                 action._check_same_company("project_template_id")
             else:
@@ -455,8 +455,8 @@ class WorkflowAutomationAction(models.Model):
     @api.constrains("kind", "follower_user_ids", "follower_partner_ids")
     def _check_followers(self):
         for action in self.filtered(lambda a: a.kind == "add_followers"):
-            if not action.follower_user_ids and not action.follower_partner_ids:
-                action._raise_invalid("follower_user_ids", _("choose users or contacts to add as followers."))
+            if not action.follower_partner_ids:
+                action._require("follower_user_ids", _("choose users or contacts to add as followers."))
 
     @api.constrains(
         "kind", "trigger_id", "set_field_id", "set_value", "set_value_boolean", "set_value_days",

@@ -55,6 +55,12 @@ class WorkflowAutomationComponent(models.AbstractModel):
             )
         )
 
+    def _require(self, field_name, message):
+        """Refuse an empty ``field_name``, except in a preset or in a switched-off workflow
+        made from one: the admin fills it in, and switching the workflow on checks it."""
+        if not self[field_name] and not self.workflow_id._may_be_incomplete():
+            self._raise_invalid(field_name, message)
+
     def _check_stage_in_scope(self, field_name):
         """A CRM stage must be shared or belong to one of the workflow's pipelines."""
         stage = self[field_name]

@@ -215,8 +215,8 @@ class WorkflowAutomationTrigger(models.Model):
         for trigger in self.filtered(lambda t: t.kind in (*STAGE_KINDS, "inactive")):
             from_stage, to_stage = trigger._get_stages()
             to_field = "project_stage_id" if trigger.target == "project.project" else "stage_id"
-            if trigger.kind in ("stage_reached", "inactive") and not to_stage:
-                trigger._raise_invalid(to_field, _("choose the stage that fires the trigger."))
+            if trigger.kind in ("stage_reached", "inactive"):
+                trigger._require(to_field, _("choose the stage that fires the trigger."))
             if trigger.kind == "stage_changed" and from_stage and from_stage == to_stage:
                 trigger._raise_invalid(to_field, _("the two stages must differ."))
             if trigger.kind == "inactive" and trigger.inactive_days < 1:
@@ -229,7 +229,8 @@ class WorkflowAutomationTrigger(models.Model):
     def _check_date_trigger(self):
         for trigger in self.filtered(lambda t: t.kind == "date"):
             field = trigger.date_field_id
-            if not field or field.model != trigger.target or field.ttype not in ("date", "datetime"):
+            trigger._require("date_field_id", _("choose a date or date and time field of the target."))
+            if field and (field.model != trigger.target or field.ttype not in ("date", "datetime")):
                 trigger._raise_invalid("date_field_id", _("choose a date or date and time field of the target."))
             if trigger.date_offset < 0:
                 trigger._raise_invalid("date_offset", _("the number of days cannot be negative."))

@@ -3,6 +3,7 @@ from . import test_consultant_format
 from . import test_date_triggers
 from . import test_engine
 from . import test_followups
+from . import test_presets
 from . import test_queue
 from . import test_queue_concurrency
 from . import test_record_actions
