@@ -90,6 +90,19 @@ class WorkflowAutomationRun(models.Model):
             stage_ref=record.stage_id.id if check_stage else 0,
         )
 
+    @api.model
+    def _fired_before(self, records, trigger_ids):
+        """``{(trigger id, record id)}`` of these triggers that have a run on these records.
+
+        The runs are the engine's memory of what fired: "only the first time" triggers
+        look here, in one query for the whole batch.
+        """
+        runs = self.sudo().search_fetch(
+            [("trigger_id", "in", list(trigger_ids)), ("res_model", "=", records._name), ("res_id", "in", records.ids)],
+            ["trigger_id", "res_id"],
+        )
+        return {(run.trigger_id.id, run.res_id) for run in runs}
+
     @api.model_create_multi
     def create(self, vals_list):
         runs = super().create(vals_list)

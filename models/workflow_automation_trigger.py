@@ -97,6 +97,14 @@ class WorkflowAutomationTrigger(models.Model):
         string="Days without change", default=14, help="A stale deal: no change for this many days in the stage."
     )
     date_scanned_until = fields.Datetime(readonly=True, copy=False, help="End of the last scanned window.")
+    frequency = fields.Selection(
+        [("every_time", "Every time"), ("first_time", "Only the first time for each record")],
+        string="How often",
+        default="every_time",
+        required=True,
+        help="Only the first time: once this trigger has fired on a record, it never fires on it again "
+        "(a deal that goes back and forth between two stages is welcomed once).",
+    )
     filter_domain = fields.Char(
         string="Condition",
         default="[]",
@@ -168,6 +176,7 @@ class WorkflowAutomationTrigger(models.Model):
         workflow = self.workflow_id
         from_stage, to_stage = self._get_stages()
         scope = workflow.team_ids if workflow.target == "crm.lead" else workflow.project_ids
+        chosen = workflow.triggered_by == "chosen"
         return TriggerSpec(
             id=self.id,
             rank=rank,
@@ -176,6 +185,10 @@ class WorkflowAutomationTrigger(models.Model):
             scope_ids=frozenset(scope.ids) or None,
             from_stage_id=from_stage.id if self.kind == "stage_changed" else False,
             to_stage_id=to_stage.id if self.kind in STAGE_KINDS else False,
+            user_ids=frozenset(workflow.trigger_user_ids.ids) if chosen else None,
+            group_ids=frozenset(workflow.trigger_group_ids.ids) if chosen else None,
+            first_time_only=self.frequency == "first_time",
+            on_import=workflow.run_on_import,
         )
 
     # ------------------------------------------------------------------
@@ -420,6 +433,9 @@ class WorkflowAutomationTrigger(models.Model):
         done = Run.search([("trigger_id", "=", self.id), ("res_id", "in", records.ids), ("occurrence", "!=", False)])
         already = {(run.res_id, run.occurrence) for run in done}
         records = records.filtered(lambda r: (r.id, occurrences[r.id]) not in already)
+        if self.frequency == "first_time" and records:
+            fired = Run._fired_before(records, self.ids)
+            records = records.filtered(lambda r: (self.id, r.id) not in fired)
         records = self._filter_condition(records) if records else records
         if not records:
             return

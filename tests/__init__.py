@@ -1,4 +1,5 @@
 from . import test_actions
+from . import test_conditions
 from . import test_date_triggers
 from . import test_engine
 from . import test_queue

@@ -1,3 +1,5 @@
+import difflib
+import re
 from contextlib import contextmanager
 
 from odoo import Command
@@ -23,6 +25,9 @@ class WorkflowAutomationCase(TransactionCase):
         )
         cls.owner = new_test_user(
             cls.env, login="wa_owner", name="Oscar Owner", groups="sales_team.group_sale_salesman"
+        )
+        cls.sales_manager = new_test_user(
+            cls.env, login="wa_sales_manager", name="Mia Manager", groups="sales_team.group_sale_manager"
         )
         cls.tag = cls.env["crm.tag"].create({"name": "Automated"})
         cls.activity_call = cls.env.ref("mail.mail_activity_data_call")
@@ -113,3 +118,47 @@ class WorkflowAutomationCase(TransactionCase):
         func()
         self.env.flush_all()
         return self.cr.sql_log_count - count
+
+    def assert_no_extra_query(self, write, create_workflows):
+        """``write(lead)`` costs as many queries with ``create_workflows()`` done as without.
+
+        Each count follows a warm-up write, so that both run with warm registry caches.
+        """
+        leads = self.create_leads(4)
+        write(leads[0])
+        baseline = self.count_queries(lambda: write(leads[1]))
+        create_workflows()
+        write(leads[2])
+        self.assertEqual(self.count_queries(lambda: write(leads[3])), baseline)
+
+    def statement_shapes(self, write, leads):
+        """The SQL statements ``write(leads)`` runs, shaped so that the size of the batch
+        does not show: Odoo sends rows 100 at a time, so 500 rows are 5 statements of the
+        same shape, folded into one here. Mail tracking, which posts one message per
+        record at commit whatever the engine does, is left out."""
+        leads = leads.with_context(tracking_disable=True)
+        leads.invalidate_recordset()
+        with self.capture_queries() as queries:
+            write(leads)
+        shapes = [
+            re.sub(r'(%s,\s*)+%s|"[0-9a-f-]{36}"', "%s", " ".join(query.split()))  # values, savepoint names
+            for query in queries
+        ]
+        return [shape for index, shape in enumerate(shapes) if not index or shape != shapes[index - 1]]
+
+    def assert_batch_independent_queries(self, actions, **trigger_values):
+        """Moving 10 or 500 leads to Qualified runs the same statements (once warmed up)."""
+        workflow = self.create_workflow(
+            [{"kind": "stage_reached", "stage_id": self.stage_qualified.id, "actions": actions, **trigger_values}],
+            team_ids=[Command.set(self.team_a.ids)],
+        )
+
+        def move(leads):
+            leads.write({"stage_id": self.stage_qualified.id})
+
+        move(self.create_leads(3))  # warm-up
+        small = self.statement_shapes(move, self.create_leads(10))
+        large = self.statement_shapes(move, self.create_leads(500))
+        self.assertEqual(len(small), len(large), "\n".join(difflib.unified_diff(small, large, lineterm="")))
+        self.assertEqual(small, large)
+        self.assertEqual(len(self.runs(workflow)), 513)
