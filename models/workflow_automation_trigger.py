@@ -289,14 +289,14 @@ class WorkflowAutomationTrigger(models.Model):
         return run_vals
 
     def _run_action(self, action, records, user):
-        """Execute ``action`` now, or schedule it when it has a delay.
+        """Execute ``action`` now, or schedule it when it has a delay or leaves the database.
 
         Return the values of its runs and ``{record id: error}`` for the records it failed on.
         """
         Run = self.env["workflow.automation.run"]
-        if action.delay:
+        if action._is_queued():
             due = action._due_date(fields.Datetime.now())
-            check_stage = self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage
+            check_stage = bool(action.delay) and self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage
             return [Run._prepare_scheduled_vals(action, record, user, due, check_stage) for record in records], {}
         errors, notes = action._execute_safely(records) if records else ({}, {})
         return [

@@ -2,6 +2,7 @@ from . import test_actions
 from . import test_conditions
 from . import test_date_triggers
 from . import test_engine
+from . import test_outbound
 from . import test_queue
 from . import test_queue_concurrency
 from . import test_tours
