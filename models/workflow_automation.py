@@ -1,16 +1,10 @@
-from collections import defaultdict, namedtuple
+from collections import defaultdict
+from typing import NamedTuple
 
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
 from .workflow_automation_mixin import FOLLOWUP_STAGE_LEFT
-
-# What the engine needs to know about a trigger without reading it: cached per
-# registry, so a write that matches no trigger costs no SQL query.
-TriggerSpec = namedtuple(
-    "TriggerSpec",
-    "id rank workflow_id company_id scope_ids from_stage_id to_stage_id activity_type_id",
-)
 
 # Set while a workflow is being switched on: then no parameter may be left empty.
 SWITCHING_ON_KEY = "workflow_automation_switching_on"
@@ -19,6 +13,33 @@ TARGET_MODELS = [
     ("crm.lead", "Opportunities and leads"),
     ("project.project", "Projects"),
 ]
+
+
+class TriggerSpec(NamedTuple):
+    """What the engine needs to know about a trigger without reading it: cached per
+    registry, so a write that matches no trigger costs no SQL query."""
+
+    id: int
+    rank: int  # orders the triggers across events
+    workflow_id: int
+    company_id: int
+    scope_ids: frozenset | None  # None: any pipeline or project
+    from_stage_id: int | bool
+    to_stage_id: int | bool
+    activity_type_id: int | bool  # activity triggers: False for any type
+    user_ids: frozenset | None  # None: everyone's changes fire it
+    group_ids: frozenset | None
+    first_time_only: bool
+    on_import: bool
+
+    def fires_for(self, user, importing):
+        """Whether a change made by ``user`` (through an import if ``importing``) fires this trigger."""
+        if importing and not self.on_import:
+            return False
+        if self.user_ids is None or user.id in self.user_ids:
+            return True
+        # the user's groups, implied ones included, are cached by res.users: no query per write
+        return bool(self.group_ids) and not self.group_ids.isdisjoint(user._get_group_ids())
 
 
 class WorkflowAutomation(models.Model):
@@ -73,6 +94,35 @@ class WorkflowAutomation(models.Model):
         ondelete="set null",
         domain=[("is_preset", "=", True)],
     )
+    triggered_by = fields.Selection(
+        [("everyone", "Everyone"), ("chosen", "Only chosen users and groups")],
+        string="Whose changes fire it",
+        default="everyone",
+        required=True,
+        help="Changes made by other users do not fire this workflow. Date and inactivity triggers, "
+        "which no change fires, are not concerned.",
+    )
+    trigger_user_ids = fields.Many2many(
+        "res.users",
+        "workflow_automation_trigger_user_rel",
+        "workflow_id",
+        "user_id",
+        string="Users",
+        help="Users whose changes fire this workflow.",
+    )
+    trigger_group_ids = fields.Many2many(
+        "res.groups",
+        "workflow_automation_trigger_group_rel",
+        "workflow_id",
+        "group_id",
+        string="Groups",
+        help="Members of these groups (directly or through an implied group) fire this workflow.",
+    )
+    run_on_import = fields.Boolean(
+        string="Also run on imported records",
+        help="Records created or updated by an import (Favorites > Import records) fire this workflow "
+        "too. Off by default: importing a thousand leads would otherwise e-mail a thousand customers.",
+    )
     trigger_ids = fields.One2many("workflow.automation.trigger", "workflow_id", string="Triggers", copy=True)
     run_ids = fields.One2many("workflow.automation.run", "workflow_id", string="Runs")
     run_count = fields.Integer(compute="_compute_run_count", string="Runs count")
@@ -86,6 +136,17 @@ class WorkflowAutomation(models.Model):
         )
         for workflow in self:
             workflow.run_count = counts.get(workflow, 0)
+
+    @api.constrains("triggered_by", "trigger_user_ids", "trigger_group_ids")
+    def _check_triggered_by(self):
+        for workflow in self.filtered(lambda w: w.triggered_by == "chosen"):
+            if not workflow.trigger_user_ids and not workflow.trigger_group_ids:
+                self.env["workflow.automation.component"]._raise_invalid_field(
+                    workflow,
+                    _("Workflow “%s”", workflow.display_name),
+                    "trigger_user_ids",
+                    _("choose at least one user or group whose changes fire it."),
+                )
 
     # ------------------------------------------------------------------
     # Switched-on workflows are locked

@@ -1,15 +1,21 @@
+import contextlib
+import json
 import logging
 import math
+import time
 from collections import deque
 from contextlib import contextmanager
 from copy import copy
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+import pytz
+import requests
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools.misc import format_date
 
 from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
@@ -33,7 +39,15 @@ ACTION_KINDS = {
     "repeat_lead": ("crm.lead",),
     "add_followers": ("crm.lead", "project.project"),
     "set_field": ("crm.lead", "project.project"),
+    "webhook": ("crm.lead", "project.project"),
 }
+# Effects that leave the database cannot be rolled back: the user never waits for them (they
+# always go through the queue of delayed actions) and a batch is never replayed.
+OUTBOUND_KINDS = ("webhook",)
+# A webhook response kept on its run, in characters
+WEBHOOK_RESPONSE_SIZE = 500
+# Answers worth another attempt; other non-2xx answers would be the same the next time
+WEBHOOK_RETRY_STATUSES = (408, 425, 429)
 
 # kind -> the parameter fields it cannot do without (per target where they differ)
 REQUIRED_PARAMETERS = {
@@ -45,6 +59,7 @@ REQUIRED_PARAMETERS = {
     "add_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
     "remove_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
     "set_stage": {"crm.lead": "stage_id", "project.project": "project_stage_id"},
+    "webhook": {"crm.lead": "webhook_url", "project.project": "webhook_url"},
     "copy_lead": {"crm.lead": "new_team_id"},
     "set_field": {"crm.lead": "set_field_id", "project.project": "set_field_id"},
 }
@@ -80,6 +95,14 @@ FOLLOWUP_EFFECTS = {
 }
 
 
+class WebhookError(Exception):
+    """A webhook not delivered; ``answered`` is False when the endpoint did not answer at all."""
+
+    def __init__(self, message, answered):
+        super().__init__(message)
+        self.answered = answered
+
+
 class WorkflowAutomationAction(models.Model):
     _name = "workflow.automation.action"
     _inherit = ["workflow.automation.component"]
@@ -107,6 +130,7 @@ class WorkflowAutomationAction(models.Model):
             ("repeat_lead", "Create a repeat lead or opportunity"),
             ("add_followers", "Add followers"),
             ("set_field", "Set a field to a value"),
+            ("webhook", "Send a webhook"),
         ],
         string="Action",
         required=True,
@@ -196,6 +220,8 @@ class WorkflowAutomationAction(models.Model):
         string="Send as",
         default="user",
         required=True,
+        help="The user who triggered: the e-mail comes from that user's name and address (for a delayed "
+        "e-mail too), whatever the template says. A fixed address: for example a shared mailbox.",
     )
     email_from = fields.Char(string="Sender address", help="For example a shared mailbox: Sales <sales@example.com>")
     # Note
@@ -207,6 +233,30 @@ class WorkflowAutomationAction(models.Model):
     stage_id = fields.Many2one("crm.stage", ondelete="restrict")
     project_stage_id = fields.Many2one("project.project.stage", string="Project stage", ondelete="restrict")
     lost_reason_id = fields.Many2one("crm.lost.reason", string="Lost reason", ondelete="restrict")
+    # Webhook
+    webhook_url = fields.Char(
+        string="URL", help="An http:// or https:// address; the record is sent to it as JSON in a POST request."
+    )
+    webhook_field_ids = fields.Many2many(
+        "ir.model.fields",
+        "workflow_automation_action_webhook_field_rel",
+        "action_id",
+        "field_id",
+        string="Fields to send",
+        domain="[('model', '=', target), ('ttype', '!=', 'binary')]",
+        help="Sent under \"record\", with the record's id and model, the workflow, the trigger and the user "
+        "who triggered it.",
+    )
+    webhook_timeout = fields.Integer(
+        string="Timeout", default=10, help="Seconds to wait for the answer to each attempt (1 to 30)."
+    )
+    webhook_retries = fields.Integer(
+        string="Retries",
+        default=2,
+        help="Further attempts (0 to 5) when the endpoint does not answer, times out or answers with a "
+        "server error (5xx), 408 or 429.",
+    )
+    webhook_sample_payload = fields.Text(string="Sample payload", compute="_compute_webhook_sample_payload")
     # Records created from the record: a linked project, a copy, a repeat lead
     new_name = fields.Char(
         string="Name of the new record",
@@ -338,6 +388,17 @@ class WorkflowAutomationAction(models.Model):
         for action in self:
             action.display_name = kinds.get(action.kind, "")
 
+    @api.depends("kind", "webhook_field_ids", "trigger_id", "target")
+    @api.depends_context("uid")
+    def _compute_webhook_sample_payload(self):
+        """What would be sent for a record the admin can read (the latest one)."""
+        self.webhook_sample_payload = False
+        for action in self.filtered(lambda a: a.kind == "webhook" and a.target):
+            Model = self.env[action.target]
+            sample = Model.search([], limit=1) if Model.has_access("read") else Model
+            with contextlib.suppress(AccessError):  # a field of a group the admin is not in
+                action.webhook_sample_payload = sample and json.dumps(action._webhook_payload(sample), indent=4)
+
     # ------------------------------------------------------------------
     # Validation
     # ------------------------------------------------------------------
@@ -405,10 +466,37 @@ class WorkflowAutomationAction(models.Model):
     def _due_date(self, start):
         return start + relativedelta(**{self.delay_unit: self.delay})
 
+    def _is_queued(self):
+        """Delayed actions, and outbound ones, which the user must not wait for, run in the queue."""
+        self.ensure_one()
+        return bool(self.delay) or self.kind in OUTBOUND_KINDS
+
     @api.constrains("activity_deadline")
     def _check_activity_deadline(self):
         for action in self.filtered(lambda a: a.activity_deadline < 0):
             action._raise_invalid("activity_deadline", _("the deadline cannot be negative."))
+
+    @api.constrains("kind", "webhook_url", "webhook_timeout", "webhook_retries", "webhook_field_ids")
+    def _check_webhook(self):
+        for action in self.filtered(lambda a: a.kind == "webhook"):
+            url = urlsplit(action.webhook_url or "")
+            if url.scheme not in ("http", "https") or not url.hostname:
+                action._raise_invalid("webhook_url", _("enter an http:// or https:// address."))
+            if not 1 <= action.webhook_timeout <= 30:
+                action._raise_invalid("webhook_timeout", _("the timeout must be between 1 and 30 seconds."))
+            if not 0 <= action.webhook_retries <= 5:
+                action._raise_invalid("webhook_retries", _("the number of retries must be between 0 and 5."))
+            wrong = action.webhook_field_ids.filtered(
+                lambda f, action=action: f.model != action.target or f.ttype == "binary"
+            )
+            if wrong:
+                action._raise_invalid(
+                    "webhook_field_ids",
+                    _(
+                        "“%s” cannot be sent: choose fields of the target, other than files.",
+                        wrong[0].field_description,
+                    ),
+                )
 
     @api.constrains("email_from_mode", "email_from")
     def _check_email_from(self):
@@ -561,24 +649,32 @@ class WorkflowAutomationAction(models.Model):
         "when completed" effect). Return ``(errors, notes)``: ``{record id: error text}``
         for the records the action failed on, and ``{record id: text}`` that the action
         reported for the others (an ``_execute_<kind>`` method may return such notes,
-        e.g. a webhook's response).
+        e.g. a webhook's response). Webhooks are sent record by record and never
+        replayed: a sent request cannot be rolled back.
         """
         self.ensure_one()
         kind = kind or self.kind
+        if kind == "webhook":
+            errors, notes = self._send_webhooks(records)
+        else:
+            errors, notes = self._execute_isolating_failures(records, kind)
+        if errors:
+            self.workflow_id._notify_failure(self, next(iter(errors.values())), len(errors))
+        return errors, notes
+
+    def _execute_isolating_failures(self, records, kind):
+        """The batch at once; if it fails, record by record, to find the failing ones."""
         error, notes = self._execute_in_savepoint(records, kind)
         if not error:
             return {}, notes
+        if len(records) == 1:
+            return {records.id: error}, {}
         errors = {}
-        if len(records) > 1:
-            for record in records:
-                record_error, record_notes = self._execute_in_savepoint(record, kind)
-                if record_error:
-                    errors[record.id] = record_error
-                notes.update(record_notes)
-        else:
-            errors = {records.id: error}
-        if errors:
-            self.workflow_id._notify_failure(self, next(iter(errors.values())), len(errors))
+        for record in records:
+            record_error, record_notes = self._execute_in_savepoint(record, kind)
+            if record_error:
+                errors[record.id] = record_error
+            notes.update(record_notes)
         return errors, notes
 
     @contextmanager
@@ -728,12 +824,11 @@ class WorkflowAutomationAction(models.Model):
         return record.user_id or self.env.user
 
     def _execute_email(self, records):
-        sender = {"email_from": self.email_from} if self.email_from_mode == "fixed" else {}
         records.with_context(mail_create_nosubscribe=True).message_post_with_source(
             self.mail_template_id,
             message_type="auto_comment",
             subtype_xmlid="mail.mt_comment",
-            **sender,
+            **self._email_sender(),
         )
 
     # ------------------------------------------------------------------
@@ -851,3 +946,111 @@ class WorkflowAutomationAction(models.Model):
             )
             for record in records
         ]
+    def _email_sender(self):
+        """The chosen sender, over the template's own "From" (the queue keeps the triggering user)."""
+        if self.email_from_mode == "fixed":
+            return {"email_from": self.email_from}
+        return {"email_from": self.env.user.email_formatted, "author_id": self.env.user.partner_id.id}
+
+    def action_preview_template(self):
+        """Odoo's own preview of the e-mail template, on a record of the target."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("mail.mail_template_preview_action")
+        action["context"] = {"default_mail_template_id": self.mail_template_id.id}
+        return action
+
+    # ------------------------------------------------------------------
+    # Webhooks
+    # ------------------------------------------------------------------
+
+    def _webhook_payload(self, record):
+        """The JSON document sent for ``record``: who, what, and the chosen fields."""
+        user = self.env.user
+        return {
+            "model": record._name,
+            "id": record.id,
+            "workflow": {"id": self.workflow_id.id, "name": self.workflow_id.name},
+            "trigger": {"id": self.trigger_id.id, "name": self.trigger_id.display_name},
+            "user": {"id": user.id, "name": user.name},
+            "record": {field.name: self._webhook_value(record, field.name) for field in self.webhook_field_ids},
+        }
+
+    @api.model
+    def _webhook_value(self, record, field_name):
+        """A field's value as JSON: a many2one as id and name, x2many as ids, dates in ISO 8601
+        (date and time in UTC), an empty value as null."""
+        field_type = record._fields[field_name].type
+        value = record[field_name]
+        if field_type in ("one2many", "many2many"):
+            return value.ids
+        if field_type == "many2one":
+            return {"id": value.id, "name": value.display_name} if value else None
+        if field_type == "reference":
+            return {"model": value._name, "id": value.id, "name": value.display_name} if value else None
+        if field_type == "boolean":
+            return value
+        if value is False:  # the empty value of the other types
+            return None
+        if field_type == "datetime":
+            return pytz.utc.localize(value).isoformat()
+        if field_type == "date":
+            return value.isoformat()
+        return str(value) if field_type == "html" else value
+
+    def _send_webhooks(self, records):
+        """POST each record's payload; return ``(errors, notes)`` by record id.
+
+        Once the endpoint has not answered at all (refused, timed out), the rest of the batch
+        is not tried: those runs fail at once, to be retried, instead of each waiting in vain.
+        """
+        errors, notes = {}, {}
+        unreachable = None
+        with requests.Session() as session:
+            for record in records:
+                if unreachable:
+                    errors[record.id] = _(
+                        "Not sent: the endpoint did not answer for an earlier record (%s).", unreachable
+                    )
+                    continue
+                try:
+                    notes[record.id] = self._post_webhook(session, self._webhook_payload(record))
+                except WebhookError as error:
+                    errors[record.id] = str(error)
+                    unreachable = None if error.answered else str(error)
+                except Exception as error:  # noqa: BLE001 - a field that fails to compute fails its run only
+                    _logger.warning("Webhook of action %s failed on %s: %s", self.id, record, error)
+                    errors[record.id] = str(error) or error.__class__.__name__
+        return errors, notes
+
+    def _post_webhook(self, session, payload):
+        """POST ``payload``, retrying what may pass next time; return the answer, raise WebhookError."""
+        data = json.dumps(payload, default=str)
+        attempts = self.webhook_retries + 1
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                time.sleep(attempt - 1)  # 1 s, 2 s, ...: a moment for the endpoint to recover
+            try:
+                response = session.post(
+                    self.webhook_url, data=data, headers={"Content-Type": "application/json"},
+                    timeout=self.webhook_timeout, allow_redirects=False,
+                )
+            except requests.Timeout:
+                problem, answered = _("no answer within %s seconds", self.webhook_timeout), False
+            except requests.RequestException as error:
+                problem, answered = _("connection failed (%s)", error), False
+            else:
+                answer = self._webhook_answer(response)
+                if 200 <= response.status_code < 300:
+                    return answer if attempt == 1 else _("%(answer)s (attempt %(attempt)s)", answer=answer,
+                                                         attempt=attempt)
+                problem, answered = answer, True
+                if response.status_code < 500 and response.status_code not in WEBHOOK_RETRY_STATUSES:
+                    break
+        raise WebhookError(_("%(problem)s, after %(count)s attempt(s).", problem=problem, count=attempt), answered)
+
+    @api.model
+    def _webhook_answer(self, response):
+        body = response.text
+        if len(body) > WEBHOOK_RESPONSE_SIZE:
+            body = body[:WEBHOOK_RESPONSE_SIZE] + "…"
+        return _("HTTP %(status)s: %(body)s", status=response.status_code, body=body)

@@ -46,11 +46,16 @@ class WorkflowAutomationComponent(models.AbstractModel):
         return _("Workflow “%s”", self.workflow_id.display_name)
 
     def _raise_invalid(self, field_name, message):
+        self._raise_invalid_field(self, self._error_location(), field_name, message)
+
+    @api.model
+    def _raise_invalid_field(self, record, location, field_name, message):
+        """Refuse a value of ``record`` (a workflow, a trigger, ...) at save, naming where and the field."""
         raise ValidationError(
             _(
                 "%(location)s, field “%(field)s”: %(message)s",
-                location=self._error_location(),
-                field=self._fields[field_name]._description_string(self.env),
+                location=location,
+                field=record._fields[field_name]._description_string(self.env),
                 message=message,
             )
         )

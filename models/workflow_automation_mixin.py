@@ -150,10 +150,24 @@ class WorkflowAutomationMixin(models.AbstractModel):
     # The hooks
     # ------------------------------------------------------------------
 
+    def _workflow_trigger_index(self):
+        """``{event: specs}`` of the switched-on triggers that the current change fires.
+
+        The triggering user is the current user (actions, and the queue, keep the user
+        whose change started them); records written by an import (base_import sets
+        ``import_file``) fire only the workflows that opted in. Costs no SQL query.
+        """
+        index = self.env["workflow.automation"]._get_trigger_index(self._name)
+        user, importing = self.env.user, bool(self.env.context.get("import_file"))
+        filtered = {
+            event: tuple(spec for spec in specs if spec.fires_for(user, importing)) for event, specs in index.items()
+        }
+        return {event: specs for event, specs in filtered.items() if specs}
+
     @api.model_create_multi
     def create(self, vals_list):
         records = super().create(vals_list)
-        index = self.env["workflow.automation"]._get_trigger_index(self._name)
+        index = records._workflow_trigger_index()
         if index.keys() & {"create", "stage_reached"}:
             matches = records._workflow_match(index.get("create", ()), records.sudo())
             reached = records.sudo().filtered("stage_id")
@@ -162,12 +176,12 @@ class WorkflowAutomationMixin(models.AbstractModel):
         return records
 
     def write(self, vals):
-        events = self._workflow_events_for(vals)
+        index = self._workflow_trigger_index() if self else {}
+        events = self._workflow_events_for(vals, index)
         if not events:
             return super().write(vals)
         before = self._workflow_snapshot(events)
         result = super().write(vals)
-        index = self.env["workflow.automation"]._get_trigger_index(self._name)
         matches = []
         for event in events:
             changed = self._workflow_changed(event, before)
@@ -184,15 +198,12 @@ class WorkflowAutomationMixin(models.AbstractModel):
         ]).write({"state": "cancelled", "message": _("The record was deleted.")})
         return super().unlink()
 
-    def _workflow_events_for(self, vals):
-        """The watched events that writing ``vals`` may cause for triggers in scope.
+    def _workflow_events_for(self, vals, index):
+        """The events of ``index`` that writing ``vals`` may cause for triggers in scope.
 
         Costs no SQL query when no switched-on trigger watches the written fields, and
         no per-record work when the batch is outside every candidate trigger's scope.
         """
-        if not self:
-            return []
-        index = self.env["workflow.automation"]._get_trigger_index(self._name)
         events = []
         scope_ids = None
         for event, field_names in self._workflow_event_fields().items():
@@ -269,12 +280,15 @@ class WorkflowAutomationMixin(models.AbstractModel):
             deferred += matches
             return
         fired = self.env.cr.postcommit.data.setdefault(FIRED_KEY, set())
+        fired_before = self._workflow_fired_before(matches)
         depth = self.env.context.get(DEPTH_CONTEXT_KEY, 0)
         user = self.env.user
         Trigger = self.env["workflow.automation.trigger"].sudo()
         run_vals = []
         for spec, records in sorted(matches, key=lambda match: match[0].rank):
-            records = records.filtered(lambda r, spec=spec: (spec.id, r.id) not in fired)
+            records = records.filtered(
+                lambda r, spec=spec: (spec.id, r.id) not in fired and (spec.id, r.id) not in fired_before
+            )
             trigger = Trigger.browse(spec.id)
             records = trigger._filter_condition(records) if records else records
             if not records:
@@ -286,3 +300,12 @@ class WorkflowAutomationMixin(models.AbstractModel):
             run_vals += trigger._execute(trigger._actors(records, depth + 1), user)
         if run_vals:
             self.env["workflow.automation.run"].sudo().create(run_vals)
+
+    def _workflow_fired_before(self, matches):
+        """``{(trigger id, record id)}`` already fired, for the "only the first time" triggers
+        among ``matches``: one query for the batch, none when no such trigger matched."""
+        first_time = [(spec, records) for spec, records in matches if spec.first_time_only]
+        if not first_time:
+            return set()
+        records = self.browse().union(*(records for _spec, records in first_time))
+        return self.env["workflow.automation.run"]._fired_before(records, {spec.id for spec, _records in first_time})

@@ -8,9 +8,13 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, format_datetime
 
 from .workflow_automation import TARGET_MODELS
+from .workflow_automation_action import OUTBOUND_KINDS
 
 # Due runs taken, executed and committed together by the queue's cron.
 QUEUE_BATCH_SIZE = 200
+# Of which at most this many webhooks: they wait on the network, and a batch held past the
+# cron's time limit would be rolled back, its requests sent again by the next try.
+OUTBOUND_BATCH_SIZE = 20
 
 
 class WorkflowAutomationRun(models.Model):
@@ -101,11 +105,24 @@ class WorkflowAutomationRun(models.Model):
             self._prepare_vals(action, record, user, state, message), followup_effect=True, stage_ref=stage_ref
         )
 
+    @api.model
+    def _fired_before(self, records, trigger_ids):
+        """``{(trigger id, record id)}`` of these triggers that have a run on these records.
+
+        The runs are the engine's memory of what fired: "only the first time" triggers
+        look here, in one query for the whole batch.
+        """
+        runs = self.sudo().search_fetch(
+            [("trigger_id", "in", list(trigger_ids)), ("res_model", "=", records._name), ("res_id", "in", records.ids)],
+            ["trigger_id", "res_id"],
+        )
+        return {(run.trigger_id.id, run.res_id) for run in runs}
+
     @api.model_create_multi
     def create(self, vals_list):
         runs = super().create(vals_list)
         scheduled = runs.filtered(lambda run: run.state == "scheduled")
-        scheduled._log_on_records()
+        scheduled.filtered("action_id.delay")._log_on_records()  # not what is only sent in the background
         scheduled._wake_queue()
         return runs
 
@@ -142,6 +159,7 @@ class WorkflowAutomationRun(models.Model):
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         while runs := self._lock_due_runs(QUEUE_BATCH_SIZE):
+            runs = runs._limit_outbound()
             runs._execute_scheduled()
             self.env["ir.cron"]._notify_progress(done=len(runs), remaining=self._count_due_runs())
             if not auto_commit:
@@ -149,6 +167,11 @@ class WorkflowAutomationRun(models.Model):
             # One transaction per batch, by design: a process that dies loses only its batch.
             self.env.cr.commit()  # pylint: disable=invalid-commit
         self.search([("state", "=", "scheduled")], order="date_due", limit=1)._wake_queue()
+
+    def _limit_outbound(self):
+        """These runs but the webhooks beyond OUTBOUND_BATCH_SIZE, left due for the next batch."""
+        outbound = self.filtered(lambda run: run.action_id.kind in OUTBOUND_KINDS)
+        return self - outbound[OUTBOUND_BATCH_SIZE:]
 
     @api.model
     def _due_runs_sql(self, select):

@@ -110,6 +110,14 @@ class WorkflowAutomationTrigger(models.Model):
         help="Only activities of this type fire the trigger. Leave empty for any type.",
     )
     date_scanned_until = fields.Datetime(readonly=True, copy=False, help="End of the last scanned window.")
+    frequency = fields.Selection(
+        [("every_time", "Every time"), ("first_time", "Only the first time for each record")],
+        string="How often",
+        default="every_time",
+        required=True,
+        help="Only the first time: once this trigger has fired on a record, it never fires on it again "
+        "(a deal that goes back and forth between two stages is welcomed once).",
+    )
     filter_domain = fields.Char(
         string="Condition",
         default="[]",
@@ -189,6 +197,7 @@ class WorkflowAutomationTrigger(models.Model):
         workflow = self.workflow_id
         from_stage, to_stage = self._get_stages()
         scope = workflow.team_ids if workflow.target == "crm.lead" else workflow.project_ids
+        chosen = workflow.triggered_by == "chosen"
         return TriggerSpec(
             id=self.id,
             rank=rank,
@@ -198,6 +207,10 @@ class WorkflowAutomationTrigger(models.Model):
             from_stage_id=from_stage.id if self.kind == "stage_changed" else False,
             to_stage_id=to_stage.id if self.kind in STAGE_KINDS else False,
             activity_type_id=self.activity_type_id.id if self.kind in ACTIVITY_KINDS else False,
+            user_ids=frozenset(workflow.trigger_user_ids.ids) if chosen else None,
+            group_ids=frozenset(workflow.trigger_group_ids.ids) if chosen else None,
+            first_time_only=self.frequency == "first_time",
+            on_import=workflow.run_on_import,
         )
 
     # ------------------------------------------------------------------
@@ -305,14 +318,14 @@ class WorkflowAutomationTrigger(models.Model):
         return run_vals
 
     def _run_action(self, action, records, user):
-        """Execute ``action`` now, or schedule it when it has a delay.
+        """Execute ``action`` now, or schedule it when it has a delay or leaves the database.
 
         Return the values of its runs and ``{record id: error}`` for the records it failed on.
         """
         Run = self.env["workflow.automation.run"]
-        if action.delay:
+        if action._is_queued():
             due = action._due_date(fields.Datetime.now())
-            check_stage = self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage
+            check_stage = bool(action.delay) and self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage
             return [Run._prepare_scheduled_vals(action, record, user, due, check_stage) for record in records], {}
         errors, notes = action._execute_safely(records) if records else ({}, {})
         return [
@@ -449,6 +462,9 @@ class WorkflowAutomationTrigger(models.Model):
         done = Run.search([("trigger_id", "=", self.id), ("res_id", "in", records.ids), ("occurrence", "!=", False)])
         already = {(run.res_id, run.occurrence) for run in done}
         records = records.filtered(lambda r: (r.id, occurrences[r.id]) not in already)
+        if self.frequency == "first_time" and records:
+            fired = Run._fired_before(records, self.ids)
+            records = records.filtered(lambda r: (self.id, r.id) not in fired)
         records = self._filter_condition(records) if records else records
         if not records:
             return

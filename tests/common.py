@@ -1,8 +1,16 @@
+import difflib
+import json
 import re
+import socket
+import threading
+import time
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from odoo import Command
 from odoo.tests import TransactionCase, new_test_user
+from odoo.tests.common import _super_send
 
 
 class WorkflowAutomationCase(TransactionCase):
@@ -24,6 +32,9 @@ class WorkflowAutomationCase(TransactionCase):
         )
         cls.owner = new_test_user(
             cls.env, login="wa_owner", name="Oscar Owner", groups="sales_team.group_sale_salesman"
+        )
+        cls.sales_manager = new_test_user(
+            cls.env, login="wa_sales_manager", name="Mia Manager", groups="sales_team.group_sale_manager"
         )
         cls.tag = cls.env["crm.tag"].create({"name": "Automated"})
         cls.activity_call = cls.env.ref("mail.mail_activity_data_call")
@@ -178,3 +189,116 @@ class WorkflowAutomationCase(TransactionCase):
         func()
         self.env.flush_all()
         return self.cr.sql_log_count - count
+
+    def statement_shapes(self, write, leads):
+        """The SQL statements ``write(leads)`` runs, shaped so that the size of the batch
+        does not show: Odoo sends rows 100 at a time, so 500 rows are 5 statements of the
+        same shape, folded into one here. Mail tracking, which posts one message per
+        record at commit whatever the engine does, is left out."""
+        leads = leads.with_context(tracking_disable=True)
+        leads.invalidate_recordset()
+        with self.capture_queries() as queries:
+            write(leads)
+        shapes = [
+            re.sub(r'(%s,\s*)+%s|"[0-9a-f-]{36}"', "%s", " ".join(query.split()))  # values, savepoint names
+            for query in queries
+        ]
+        return [shape for index, shape in enumerate(shapes) if not index or shape != shapes[index - 1]]
+
+    def assert_batch_independent_queries(self, actions, **trigger_values):
+        """Moving 10 or 500 leads to Qualified runs the same statements (once warmed up)."""
+        workflow = self.create_workflow(
+            [{"kind": "stage_reached", "stage_id": self.stage_qualified.id, "actions": actions, **trigger_values}],
+            team_ids=[Command.set(self.team_a.ids)],
+        )
+
+        def move(leads):
+            leads.write({"stage_id": self.stage_qualified.id})
+
+        move(self.create_leads(3))  # warm-up
+        small = self.statement_shapes(move, self.create_leads(10))
+        large = self.statement_shapes(move, self.create_leads(500))
+        self.assertEqual(len(small), len(large), "\n".join(difflib.unified_diff(small, large, lineterm="")))
+        self.assertEqual(small, large)
+        self.assertEqual(len(self.runs(workflow)), 513)
+
+    @classmethod
+    def create_template(cls, **values):
+        return cls.env["mail.template"].create({
+            "name": "Follow-up",
+            "model_id": cls.env["ir.model"]._get_id("crm.lead"),
+            "subject": "Your project {{ object.name }}",
+            "body_html": "<p>Hello {{ object.partner_id.name }}</p>",
+            "partner_to": "{{ object.partner_id.id }}",
+            **values,
+        })
+
+
+class WebhookEndpoint:
+    """A real HTTP server on 127.0.0.1 (a free port) that keeps the JSON documents POSTed to
+    it and answers with the scripted ``responses`` (status, body, seconds to wait), then 200."""
+
+    def __init__(self):
+        self.received = []
+        self.responses = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                endpoint.received.append((self.headers["Content-Type"], json.loads(body)))
+                status, text, wait = endpoint.responses.pop(0) if endpoint.responses else (200, "ok", 0)
+                time.sleep(wait)
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(text.encode())))
+                self.end_headers()
+                self.wfile.write(text.encode())
+
+            def log_message(self, *args):
+                """Quiet: the tests check what was received."""
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                """A client that gave up waiting (a timeout test) is expected."""
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+    @property
+    def payloads(self):
+        return [payload for _content_type, payload in self.received]
+
+
+def closed_port_url():
+    """The URL of a local port nobody listens on: connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+
+
+class OutboundCase(WorkflowAutomationCase):
+    """With a real local HTTP endpoint, started for each test."""
+
+    @classmethod
+    def _request_handler(cls, s, r, /, **kw):
+        """Odoo's test harness stretches timeouts under 10 s to 10 s: keep ours, the endpoint is local."""
+        if urlsplit(r.url).hostname == "127.0.0.1":
+            return _super_send(s, r, **kw)
+        return super()._request_handler(s, r, **kw)
+
+    def setUp(self):
+        super().setUp()
+        self.endpoint = WebhookEndpoint()
+        self.addCleanup(self.endpoint.stop)
+
+    def run_queue(self):
+        self.env["workflow.automation.run"]._cron_execute_due_runs()

@@ -108,6 +108,16 @@ class TestDateTriggers(WorkflowAutomationCase):
             [date(2026, 3, 10), date(2027, 3, 10)],
         )
 
+    def test_yearly_first_time_only_fires_on_the_first_anniversary(self):
+        with freeze_time("2026-03-01 08:00"):
+            workflow = self.date_workflow(days=0, hour=9, date_yearly=True, frequency="first_time")
+            lead = self.create_leads(date_deadline=date(2024, 3, 10))
+        self.scan_at("2026-03-01 08:00")
+        self.scan_at("2026-03-10 10:00")
+        self.scan_at("2027-03-10 10:00")
+        run = self.runs(workflow)
+        self.assertEqual((run.res_id, run.occurrence), (lead.id, date(2026, 3, 10)))
+
     def test_the_scanned_date_column_gets_an_index(self):
         index = sql.make_index_name("crm_lead", "date_deadline")
         self.env.cr.execute("DROP INDEX IF EXISTS %s" % index)

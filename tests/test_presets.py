@@ -119,7 +119,7 @@ class TestPresets(WorkflowAutomationCase):
         project = self.env["project.project"].create({"name": "Rollout"})
         self.assertEqual(project.user_id, self.owner)
         self.assertEqual(
-            project.activity_ids.mapped("summary"),
+            project.activity_ids.sorted("date_deadline").mapped("summary"),
             ["Kick-off meeting with the customer", "Share the project plan", "First check-in call"],
         )
         self.assertEqual(set(project.activity_ids.user_id.ids), {self.owner.id})
