@@ -11,6 +11,7 @@
         "security/ir.model.access.csv",
         "data/ir_cron_data.xml",
         "views/workflow_automation_run_views.xml",
+        "wizards/workflow_automation_test_wizard_views.xml",
         "views/workflow_automation_trigger_views.xml",
         "views/workflow_automation_views.xml",
         "views/workflow_automation_menus.xml",

@@ -4,6 +4,7 @@ from contextlib import contextmanager
 from copy import copy
 
 from dateutil.relativedelta import relativedelta
+from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models, tools
 
@@ -22,6 +23,10 @@ ACTION_KINDS = {
     "mark_won": ("crm.lead",),
     "mark_lost": ("crm.lead",),
 }
+
+# Kinds whose effect leaves the database (a message to a customer, a call to another
+# system): on test records they are recorded, not sent (DESIGN.md principle 9).
+OUTBOUND_KINDS = frozenset({"email", "sms", "webhook"})
 
 # kind -> the parameter fields it cannot do without (per target where they differ)
 REQUIRED_PARAMETERS = {
@@ -200,8 +205,6 @@ class WorkflowAutomationAction(models.Model):
                 notes.update(record_notes)
         else:
             errors = {records.id: error}
-        if errors:
-            self.workflow_id._notify_failure(self, next(iter(errors.values())), len(errors))
         return errors, notes
 
     @contextmanager
@@ -229,11 +232,45 @@ class WorkflowAutomationAction(models.Model):
         """Return ``(error text or None, notes)``."""
         try:
             with self._savepoint():
-                notes = getattr(self, f"_execute_{self.kind}")(records) or {}
+                notes = self._execute(records)
         except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
             _logger.warning("Workflow action %s failed on %s: %s", self.id, records, error)
             return str(error) or error.__class__.__name__, {}
         return None, notes
+
+    def _execute(self, records):
+        """Run the action on ``records``; return ``{record id: note}``.
+
+        On test records, an effect that would leave the database is recorded instead.
+        """
+        held = records.filtered("workflow_test_id") if self.kind in OUTBOUND_KINDS else records.browse()
+        notes = self._record_not_sent(held) if held else {}
+        if records - held:
+            notes.update(getattr(self, f"_execute_{self.kind}")(records - held) or {})
+        return notes
+
+    def _record_not_sent(self, records):
+        """Say in each test record's chatter what would have been sent, in one batch.
+
+        An outbound kind may describe its effect with ``_describe_<kind>(records)``
+        (``{record id: text}``); it runs as the real action would, so that an error
+        in, say, the e-mail's template fails the test run as it would fail a real one.
+        """
+        describe = getattr(self, f"_describe_{self.kind}", None)
+        texts = describe(records) if describe else dict.fromkeys(records.ids, self.display_name)
+        records._message_log_batch({
+            record_id: Markup("<p>%s</p>") % _(
+                "Test record, not sent: %(effect)s (workflow “%(workflow)s”).",
+                effect=text,
+                workflow=self.workflow_id.name,
+            )
+            for record_id, text in texts.items()
+        })
+        return dict.fromkeys(records.ids, _("test: not sent"))
+
+    def _describe_email(self, records):
+        subjects = self.mail_template_id._render_field("subject", records.ids)
+        return {record_id: _("the e-mail “%s”", subject) for record_id, subject in subjects.items()}
 
     def _render(self, template_src, records):
         """Render ``{{ object.field }}`` placeholders with Odoo's sandboxed inline templates."""

@@ -27,6 +27,15 @@ class WorkflowAutomationMixin(models.AbstractModel):
     workflow_scheduled_count = fields.Integer(
         string="Scheduled automations", compute="_compute_workflow_scheduled_count"
     )
+    workflow_test_id = fields.Many2one(
+        "workflow.automation",
+        string="Test record of",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="Made to test this workflow: a switched-off workflow fires on its test records only, "
+        "and e-mails, webhooks and SMS are recorded on test records instead of being sent.",
+    )
 
     def _workflow_runs_domain(self):
         return [("res_model", "=", self._name), ("res_id", "in", self.ids)]
@@ -92,27 +101,33 @@ class WorkflowAutomationMixin(models.AbstractModel):
     @api.model_create_multi
     def create(self, vals_list):
         records = super().create(vals_list)
+        if any(vals.get("workflow_test_id") for vals in vals_list):
+            self.env.registry.clear_cache()  # the trigger index lists the test records
         index = self.env["workflow.automation"]._get_trigger_index(self._name)
-        if index.keys() & {"create", "stage_reached"}:
-            matches = records._workflow_match(index.get("create", ()), records.sudo())
-            reached = records.sudo().filtered("stage_id")
-            matches += records._workflow_match(index.get("stage_reached", ()), reached)
+        created = records._workflow_specs(index, "create")
+        reached = records._workflow_specs(index, "stage_reached")
+        if created or reached:
+            matches = records._workflow_match(created, records.sudo())
+            matches += records._workflow_match(reached, records.sudo().filtered("stage_id"))
             records._workflow_run_matches(matches)
         return records
 
     def write(self, vals):
         events = self._workflow_events_for(vals)
         if not events:
-            return super().write(vals)
-        before = self._workflow_snapshot(events)
-        result = super().write(vals)
-        index = self.env["workflow.automation"]._get_trigger_index(self._name)
-        matches = []
-        for event in events:
-            changed = self._workflow_changed(event, before)
-            if changed:
-                matches += self._workflow_match(index[event], changed, before)
-        self._workflow_run_matches(matches)
+            result = super().write(vals)
+        else:
+            before = self._workflow_snapshot(events)
+            result = super().write(vals)
+            index = self.env["workflow.automation"]._get_trigger_index(self._name)
+            matches = []
+            for event in events:
+                changed = self._workflow_changed(event, before)
+                if changed:
+                    matches += self._workflow_match(self._workflow_specs(index, event), changed, before)
+            self._workflow_run_matches(matches)
+        if "workflow_test_id" in vals:
+            self.env.registry.clear_cache()  # the trigger index lists the test records
         return result
 
     def unlink(self):
@@ -133,8 +148,10 @@ class WorkflowAutomationMixin(models.AbstractModel):
         events = []
         scope_ids = None
         for event, field_names in self._workflow_event_fields().items():
-            specs = index.get(event)
-            if not specs or field_names.isdisjoint(vals):
+            if field_names.isdisjoint(vals):
+                continue
+            specs = self._workflow_specs(index, event)
+            if not specs:
                 continue
             if all(spec.scope_ids is not None for spec in specs):
                 if scope_ids is None:
@@ -143,6 +160,14 @@ class WorkflowAutomationMixin(models.AbstractModel):
                     continue
             events.append(event)
         return events
+
+    def _workflow_specs(self, index, event):
+        """The triggers of ``event`` that may fire on ``self``: a switched-off workflow's
+        only if ``self`` holds one of its test records (no SQL query: ids in the index)."""
+        return [
+            spec for spec in index.get(event, ())
+            if spec.only_ids is None or not spec.only_ids.isdisjoint(self._ids)
+        ]
 
     # ------------------------------------------------------------------
     # Matching: scope, company and stages, in Python on cached values
@@ -161,6 +186,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
                 ids = changed.ids
             else:
                 ids = [rid for scope in spec.scope_ids for rid in by_scope.get(scope, ())]
+            if spec.only_ids is not None:
+                ids = [rid for rid in ids if rid in spec.only_ids]
             if not ids:
                 continue
             records = changed.browse(ids).filtered(

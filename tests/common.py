@@ -85,6 +85,26 @@ class WorkflowAutomationCase(TransactionCase):
         ])
 
     @classmethod
+    def create_template(cls, **values):
+        return cls.env["mail.template"].create({
+            "name": "Follow-up",
+            "model_id": cls.env["ir.model"]._get_id("crm.lead"),
+            "subject": "Your project {{ object.name }}",
+            "body_html": "<p>Hello {{ object.partner_id.name }}</p>",
+            "partner_to": "{{ object.partner_id.id }}",
+            **values,
+        })
+
+    def open_test_wizard(self, workflow, **values):
+        """The "Test this workflow" wizard of ``workflow``, as its button opens it."""
+        return self.env["workflow.automation.test.wizard"].with_context(default_workflow_id=workflow.id).create(values)
+
+    def create_test_record(self, workflow, **values):
+        """A test record made by the wizard (``values``: its fields), as the wizard opens it."""
+        action = self.open_test_wizard(workflow, **values).action_create_test_record()
+        return self.env[action["res_model"]].browse(action["res_id"])
+
+    @classmethod
     def create_foreign_team(cls):
         """A pipeline of another company: assigning it to our leads fails."""
         other_company = cls.env["res.company"].create({"name": "Other Co"})

@@ -127,16 +127,6 @@ class TestActions(WorkflowAutomationCase):
         message = lead.message_ids.filtered(lambda m: m.subject == "Your project Opportunity 0")
         self.assertEqual(message.email_from, "Sales <sales@example.com>")
 
-    def create_template(self, **values):
-        return self.env["mail.template"].create({
-            "name": "Follow-up",
-            "model_id": self.env["ir.model"]._get_id("crm.lead"),
-            "subject": "Your project {{ object.name }}",
-            "body_html": "<p>Hello {{ object.partner_id.name }}</p>",
-            "partner_to": "{{ object.partner_id.id }}",
-            **values,
-        })
-
     # ------------------------------------------------------------------
     # Failure paths: refused at save, or failing this run only
     # ------------------------------------------------------------------

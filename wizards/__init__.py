@@ -1,0 +1,1 @@
+from . import workflow_automation_test_wizard
