@@ -67,23 +67,23 @@ class MailActivity(models.Model):
     def _workflow_fire(self, event, facts):
         """Fire the ``event`` triggers on the records of the activities, a batch per model.
 
-        Costs a dictionary lookup for activities of models no switched-on trigger watches.
+        Costs a dictionary lookup for activities of models no trigger watches.
         """
         facts_by_model = defaultdict(list)
         for fact in facts:
             facts_by_model[fact.res_model].append(fact)
-        Index = self.env["workflow.automation"]
         for model_name, model_facts in facts_by_model.items():
             Model = self.env[model_name]
             if not isinstance(Model, self.pool["workflow.automation.mixin"]):
                 continue
-            specs = Index._get_trigger_index(model_name).get(event)
+            records = Model.browse({fact.res_id for fact in model_facts})
+            specs = records._workflow_trigger_index().get(event)  # for the user who did it
             if not specs:
                 continue
             ids_by_type = defaultdict(list)
             for fact in model_facts:
                 ids_by_type[fact.activity_type_id].append(fact.res_id)
-            records = Model.sudo().browse({fact.res_id for fact in model_facts})
+            records = records.sudo()
             matches = []
             for spec in specs:
                 typed = records.browse(ids_by_type.get(spec.activity_type_id, ())) if spec.activity_type_id else records

@@ -1,13 +1,22 @@
 from collections import defaultdict
+from datetime import timedelta
 from typing import NamedTuple
+
+from markupsafe import Markup
 
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import format_datetime
 
 from .workflow_automation_mixin import FOLLOWUP_STAGE_LEFT
 
 # Set while a workflow is being switched on: then no parameter may be left empty.
 SWITCHING_ON_KEY = "workflow_automation_switching_on"
+
+# The followers of a workflow hear of its failures at most once per this period.
+FAILURE_NOTIFICATION_PERIOD = timedelta(hours=1)
+# Run states that mean the engine ran (or decided not to run) an action
+EXECUTED_STATES = ("done", "failed", "skipped")
 
 TARGET_MODELS = [
     ("crm.lead", "Opportunities and leads"),
@@ -31,6 +40,9 @@ class TriggerSpec(NamedTuple):
     group_ids: frozenset | None
     first_time_only: bool
     on_import: bool
+    # None for a switched-on workflow; for a switched-off one, the ids of its test records,
+    # the only records it fires on (DESIGN.md principle 9)
+    only_ids: frozenset | None
 
     def fires_for(self, user, importing):
         """Whether a change made by ``user`` (through an import if ``importing``) fires this trigger."""
@@ -125,17 +137,48 @@ class WorkflowAutomation(models.Model):
     )
     trigger_ids = fields.One2many("workflow.automation.trigger", "workflow_id", string="Triggers", copy=True)
     run_ids = fields.One2many("workflow.automation.run", "workflow_id", string="Runs")
-    run_count = fields.Integer(compute="_compute_run_count", string="Runs count")
+    # The usage report (computed together, in one query for a page of workflows)
+    run_count = fields.Integer(compute="_compute_run_stats", string="Runs count")
+    run_failed_count = fields.Integer(compute="_compute_run_stats", string="Failed runs")
+    run_skipped_count = fields.Integer(compute="_compute_run_stats", string="Skipped runs")
+    run_scheduled_count = fields.Integer(compute="_compute_run_stats", string="Scheduled runs")
+    last_run_date = fields.Datetime(
+        compute="_compute_run_stats", string="Last run", help="When an action of this workflow last ran or was skipped."
+    )
+    failure_notified_at = fields.Datetime(
+        string="Followers told of a failure on",
+        readonly=True,
+        copy=False,
+        help="The followers hear of failures at most once an hour.",
+    )
+    test_record_count = fields.Integer(compute="_compute_test_record_count", string="Test records")
 
     @api.depends("run_ids")
-    def _compute_run_count(self):
-        counts = dict(
-            self.env["workflow.automation.run"]._read_group(
-                [("workflow_id", "in", self.ids)], ["workflow_id"], ["__count"]
-            )
-        )
+    def _compute_run_stats(self):
+        counts = defaultdict(dict)
+        last_dates = defaultdict(list)
+        for workflow, state, count, last_date in self.env["workflow.automation.run"]._read_group(
+            [("workflow_id", "in", self.ids)], ["workflow_id", "state"], ["__count", "date:max"]
+        ):
+            counts[workflow.id][state] = count
+            if state in EXECUTED_STATES:
+                last_dates[workflow.id].append(last_date)
         for workflow in self:
-            workflow.run_count = counts.get(workflow, 0)
+            by_state = counts[workflow.id]
+            workflow.run_count = sum(by_state.values())
+            workflow.run_failed_count = by_state.get("failed", 0)
+            workflow.run_skipped_count = by_state.get("skipped", 0)
+            workflow.run_scheduled_count = by_state.get("scheduled", 0)
+            workflow.last_run_date = max(last_dates[workflow.id], default=False)
+
+    def _compute_test_record_count(self):
+        self.test_record_count = 0
+        for target, workflows in self.filtered("target").grouped("target").items():
+            counts = dict(self.env[target].sudo().with_context(active_test=False)._read_group(
+                [("workflow_test_id", "in", workflows.ids)], ["workflow_test_id"], ["__count"]
+            ))
+            for workflow in workflows:
+                workflow.test_record_count = counts.get(workflow, 0)
 
     @api.constrains("triggered_by", "trigger_user_ids", "trigger_group_ids")
     def _check_triggered_by(self):
@@ -152,9 +195,13 @@ class WorkflowAutomation(models.Model):
     # Switched-on workflows are locked
     # ------------------------------------------------------------------
 
+    def _bookkeeping_fields(self):
+        """Written by the engine or the chatter: neither locked nor part of the trigger index."""
+        return {"failure_notified_at"} | set(self.env["mail.thread"]._fields)
+
     def _fields_editable_while_on(self):
         """Switching off, reordering and the chatter stay possible on a live workflow."""
-        return {"active", "sequence"} | set(self.env["mail.thread"]._fields)
+        return {"active", "sequence"} | self._bookkeeping_fields()
 
     def _check_editable(self):
         live = self.filtered("active")
@@ -193,7 +240,7 @@ class WorkflowAutomation(models.Model):
         if vals.get("active"):
             self.filtered("preset_id")._check_complete()
         result = super().write(vals)
-        if set(vals) - set(self.env["mail.thread"]._fields):
+        if set(vals) - self._bookkeeping_fields():
             self.env.registry.clear_cache()
         return result
 
@@ -212,6 +259,8 @@ class WorkflowAutomation(models.Model):
         self._check_editable()
 
     def unlink(self):
+        for workflow in self:
+            workflow._remove_test_records()
         runs = self.env["workflow.automation.run"].sudo().search([("workflow_id", "in", self.ids)])
         runs.filtered(lambda run: run.state == "scheduled").write(
             {"state": "cancelled", "message": _("The workflow was deleted.")}
@@ -236,24 +285,84 @@ class WorkflowAutomation(models.Model):
     @api.model
     @tools.ormcache("model_name")
     def _get_trigger_index(self, model_name):
-        """Return ``{event: (TriggerSpec, ...)}`` for the switched-on workflows of a model.
+        """Return ``{event: (TriggerSpec, ...)}`` for the workflows that may fire on a model:
+        the switched-on ones, and the switched-off ones that have test records.
 
         The result holds only ids and plain values, never records, so it can live in the
-        registry cache; any change to a workflow, trigger or action clears that cache.
-        Triggers with follow-ups that complete themselves when the record leaves its stage
-        are also listed under ``FOLLOWUP_STAGE_LEFT``.
+        registry cache; any change to a workflow, trigger or action, and the creation of a
+        test record, clears that cache. Triggers with follow-ups that complete themselves
+        when the record leaves its stage are also listed under ``FOLLOWUP_STAGE_LEFT``.
         """
-        triggers = self.env["workflow.automation.trigger"].sudo().search(
-            [("workflow_id.active", "=", True), ("workflow_id.target", "=", model_name)],
+        test_ids = self._get_test_record_ids(model_name)
+        triggers = self.env["workflow.automation.trigger"].sudo().with_context(active_test=False).search(
+            [
+                ("workflow_id.target", "=", model_name),
+                "|", ("workflow_id.active", "=", True), ("workflow_id", "in", list(test_ids)),
+            ],
             order="workflow_sequence, workflow_id, sequence, id",
         )
         index = defaultdict(list)
         for rank, trigger in enumerate(triggers):
-            spec = trigger._get_spec(rank)
+            spec = trigger._get_spec(rank, test_ids.get(trigger.workflow_id.id, frozenset()))
             index[trigger.kind].append(spec)
             if trigger.action_ids.filtered(lambda action: action.kind == "activity" and action.followup_auto_complete):
                 index[FOLLOWUP_STAGE_LEFT].append(spec)
         return {event: tuple(specs) for event, specs in index.items()}
+
+    @api.model
+    def _get_test_record_ids(self, model_name):
+        """``{workflow id: frozenset of the ids of its test records}`` for a model."""
+        groups = self.env[model_name].sudo().with_context(active_test=False)._read_group(
+            [("workflow_test_id", "!=", False)], ["workflow_test_id"], ["id:array_agg"]
+        )
+        return {workflow.id: frozenset(ids) for workflow, ids in groups}
+
+    # ------------------------------------------------------------------
+    # Test records (DESIGN.md principle 9)
+    # ------------------------------------------------------------------
+
+    def _test_records(self):
+        """The test records made for this workflow, archived (lost) ones included."""
+        self.ensure_one()
+        return self.env[self.target].sudo().with_context(active_test=False).search(
+            [("workflow_test_id", "=", self.id)]
+        )
+
+    def _remove_test_records(self):
+        """Delete this workflow's test records and every run on them; return how many.
+
+        The records are deleted as ``unlink`` does (their activities and messages go too),
+        with the user's rights: a record the user may not delete stops the removal with
+        Odoo's access error rather than being left behind.
+        """
+        self.ensure_one()
+        records = self._test_records().with_env(self.env)
+        if not records:
+            return 0
+        records.check_access("unlink")
+        runs = self.env["workflow.automation.run"].sudo().search(
+            [("res_model", "=", self.target), ("res_id", "in", records.ids)]
+        )
+        records.unlink()
+        runs.unlink()
+        return len(records)
+
+    def action_remove_test_records(self):
+        for workflow in self:
+            count = workflow._remove_test_records()
+            if count:
+                workflow.message_post(body=_("%s test record(s) removed, with their runs.", count))
+
+    def action_open_test_records(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Test records of “%s”", self.name),
+            "res_model": self.target,
+            "views": [(False, "list"), (False, "kanban"), (False, "form")],
+            "domain": [("workflow_test_id", "=", self.id)],
+            "context": {"active_test": False, "create": False},
+        }
 
     # ------------------------------------------------------------------
     # Buttons
@@ -280,15 +389,46 @@ class WorkflowAutomation(models.Model):
         action["context"] = {"default_workflow_id": self.id}
         return action
 
-    def _notify_failure(self, action, error, count):
-        """Tell the workflow's followers that an action failed (once per failing batch)."""
-        for workflow in self:
-            workflow.message_post(
-                body=_(
-                    "The action “%(action)s” failed on %(count)s record(s): %(error)s",
-                    action=action.display_name,
-                    count=count,
-                    error=error,
-                ),
-                subtype_xmlid="mail.mt_comment",
+    def action_open_runs_in_state(self):
+        """The smart buttons of the usage report: the runs of one state."""
+        action = self.action_open_runs()
+        state = self.env.context.get("run_state")
+        action["context"] = dict(action["context"], **{f"search_default_{state}": 1})
+        return action
+
+    # ------------------------------------------------------------------
+    # Failures
+    # ------------------------------------------------------------------
+
+    def _notify_failure(self, runs):
+        """Tell the followers that ``runs`` failed: once per workflow and hour at most,
+        with the number of failures since they were last told."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        last = self.failure_notified_at
+        if last and now < last + FAILURE_NOTIFICATION_PERIOD:
+            return
+        lines = [
+            _(
+                "The action “%(action)s” failed on %(count)s record(s): %(error)s",
+                action=action.display_name or _("(deleted)"),
+                count=len(action_runs),
+                error=action_runs[0].message,
             )
+            for action, action_runs in runs.grouped("action_id").items()
+        ]
+        if last:
+            failures = self.env["workflow.automation.run"].sudo().search_count(
+                [("workflow_id", "=", self.id), ("state", "=", "failed"), ("date", ">", last)]
+            )
+            lines.append(_(
+                "%(count)s failure(s) since the last notification, on %(date)s.",
+                count=failures,
+                date=format_datetime(self.env, last, dt_format="short"),
+            ))
+        lines.append(_("Further failures within the hour are counted in the next notification."))
+        workflow = self.sudo()
+        workflow.failure_notified_at = now
+        workflow.message_post(
+            body=Markup("<br/>").join(lines), subtype_xmlid="mail.mt_comment"
+        )

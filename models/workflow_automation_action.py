@@ -41,13 +41,17 @@ ACTION_KINDS = {
     "set_field": ("crm.lead", "project.project"),
     "webhook": ("crm.lead", "project.project"),
 }
-# Effects that leave the database cannot be rolled back: the user never waits for them (they
-# always go through the queue of delayed actions) and a batch is never replayed.
-OUTBOUND_KINDS = ("webhook",)
+# Calls to other systems cannot be rolled back: the user never waits for them (they always
+# go through the queue of delayed actions) and a batch is never replayed.
+QUEUED_KINDS = ("webhook",)
 # A webhook response kept on its run, in characters
 WEBHOOK_RESPONSE_SIZE = 500
 # Answers worth another attempt; other non-2xx answers would be the same the next time
 WEBHOOK_RETRY_STATUSES = (408, 425, 429)
+
+# Kinds whose effect leaves the database (a message to a customer, a call to another
+# system): on test records they are recorded, not sent (DESIGN.md principle 9).
+OUTBOUND_KINDS = frozenset({"email", "sms", "webhook"})
 
 # kind -> the parameter fields it cannot do without (per target where they differ)
 REQUIRED_PARAMETERS = {
@@ -469,7 +473,7 @@ class WorkflowAutomationAction(models.Model):
     def _is_queued(self):
         """Delayed actions, and outbound ones, which the user must not wait for, run in the queue."""
         self.ensure_one()
-        return bool(self.delay) or self.kind in OUTBOUND_KINDS
+        return bool(self.delay) or self.kind in QUEUED_KINDS
 
     @api.constrains("activity_deadline")
     def _check_activity_deadline(self):
@@ -655,11 +659,11 @@ class WorkflowAutomationAction(models.Model):
         self.ensure_one()
         kind = kind or self.kind
         if kind == "webhook":
-            errors, notes = self._send_webhooks(records)
+            held = records.filtered("workflow_test_id")
+            errors, notes = self._send_webhooks(records - held)
+            notes.update(self._record_not_sent(held) if held else {})
         else:
             errors, notes = self._execute_isolating_failures(records, kind)
-        if errors:
-            self.workflow_id._notify_failure(self, next(iter(errors.values())), len(errors))
         return errors, notes
 
     def _execute_isolating_failures(self, records, kind):
@@ -703,11 +707,48 @@ class WorkflowAutomationAction(models.Model):
         try:
             with self._savepoint():
                 # in the records' environment: elevated rights in their company, chain depth
-                notes = getattr(self.with_env(records.env), f"_execute_{kind}")(records) or {}
+                notes = self.with_env(records.env)._execute(records, kind)
         except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
             _logger.warning("Workflow action %s failed on %s: %s", self.id, records, error)
             return str(error) or error.__class__.__name__, {}
         return None, notes
+
+    def _execute(self, records, kind):
+        """Run ``kind`` on ``records``; return ``{record id: note}``.
+
+        On test records, an effect that would leave the database is recorded instead.
+        """
+        held = records.filtered("workflow_test_id") if kind in OUTBOUND_KINDS else records.browse()
+        notes = self._record_not_sent(held) if held else {}
+        if records - held:
+            notes.update(getattr(self, f"_execute_{kind}")(records - held) or {})
+        return notes
+
+    def _record_not_sent(self, records):
+        """Say in each test record's chatter what would have been sent, in one batch.
+
+        An outbound kind may describe its effect with ``_describe_<kind>(records)``
+        (``{record id: text}``); it runs as the real action would, so that an error
+        in, say, the e-mail's template fails the test run as it would fail a real one.
+        """
+        describe = getattr(self, f"_describe_{self.kind}", None)
+        texts = describe(records) if describe else dict.fromkeys(records.ids, self.display_name)
+        records._message_log_batch({
+            record_id: Markup("<p>%s</p>") % _(
+                "Test record, not sent: %(effect)s (workflow “%(workflow)s”).",
+                effect=text,
+                workflow=self.workflow_id.name,
+            )
+            for record_id, text in texts.items()
+        })
+        return dict.fromkeys(records.ids, _("test: not sent"))
+
+    def _describe_webhook(self, records):
+        return dict.fromkeys(records.ids, _("the webhook to %s", self.webhook_url))
+
+    def _describe_email(self, records):
+        subjects = self.mail_template_id._render_field("subject", records.ids)
+        return {record_id: _("the e-mail “%s”", subject) for record_id, subject in subjects.items()}
 
     def _render(self, template_src, records):
         """Render ``{{ object.field }}`` placeholders with Odoo's sandboxed inline templates."""

@@ -38,6 +38,15 @@ class WorkflowAutomationMixin(models.AbstractModel):
         copy=False,
         help="The record has (or had) open follow-ups that complete themselves when it leaves its stage.",
     )
+    workflow_test_id = fields.Many2one(
+        "workflow.automation",
+        string="Test record of",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="Made to test this workflow: a switched-off workflow fires on its test records only, "
+        "and e-mails, webhooks and SMS are recorded on test records instead of being sent.",
+    )
 
     def _workflow_runs_domain(self):
         return [("res_model", "=", self._name), ("res_id", "in", self.ids)]
@@ -151,22 +160,30 @@ class WorkflowAutomationMixin(models.AbstractModel):
     # ------------------------------------------------------------------
 
     def _workflow_trigger_index(self):
-        """``{event: specs}`` of the switched-on triggers that the current change fires.
+        """``{event: specs}`` of the triggers that the current change of ``self`` fires.
 
         The triggering user is the current user (actions, and the queue, keep the user
         whose change started them); records written by an import (base_import sets
-        ``import_file``) fire only the workflows that opted in. Costs no SQL query.
+        ``import_file``) fire only the workflows that opted in; a switched-off workflow
+        fires only if ``self`` holds one of its test records. Costs no SQL query.
         """
         index = self.env["workflow.automation"]._get_trigger_index(self._name)
         user, importing = self.env.user, bool(self.env.context.get("import_file"))
         filtered = {
-            event: tuple(spec for spec in specs if spec.fires_for(user, importing)) for event, specs in index.items()
+            event: tuple(
+                spec for spec in specs
+                if spec.fires_for(user, importing)
+                and (spec.only_ids is None or not spec.only_ids.isdisjoint(self._ids))
+            )
+            for event, specs in index.items()
         }
         return {event: specs for event, specs in filtered.items() if specs}
 
     @api.model_create_multi
     def create(self, vals_list):
         records = super().create(vals_list)
+        if any(vals.get("workflow_test_id") for vals in vals_list):
+            self.env.registry.clear_cache()  # the trigger index lists the test records
         index = records._workflow_trigger_index()
         if index.keys() & {"create", "stage_reached"}:
             matches = records._workflow_match(index.get("create", ()), records.sudo())
@@ -179,17 +196,20 @@ class WorkflowAutomationMixin(models.AbstractModel):
         index = self._workflow_trigger_index() if self else {}
         events = self._workflow_events_for(vals, index)
         if not events:
-            return super().write(vals)
-        before = self._workflow_snapshot(events)
-        result = super().write(vals)
-        matches = []
-        for event in events:
-            changed = self._workflow_changed(event, before)
-            if changed and event == FOLLOWUP_STAGE_LEFT:
-                changed._workflow_complete_left_followups()
-            elif changed:
-                matches += self._workflow_match(index[event], changed, before)
-        self._workflow_run_matches(matches)
+            result = super().write(vals)
+        else:
+            before = self._workflow_snapshot(events)
+            result = super().write(vals)
+            matches = []
+            for event in events:
+                changed = self._workflow_changed(event, before)
+                if changed and event == FOLLOWUP_STAGE_LEFT:
+                    changed._workflow_complete_left_followups()
+                elif changed:
+                    matches += self._workflow_match(index[event], changed, before)
+            self._workflow_run_matches(matches)
+        if "workflow_test_id" in vals:
+            self.env.registry.clear_cache()  # the trigger index lists the test records
         return result
 
     def unlink(self):
@@ -235,6 +255,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
                 ids = changed.ids
             else:
                 ids = [rid for scope in spec.scope_ids for rid in by_scope.get(scope, ())]
+            if spec.only_ids is not None:
+                ids = [rid for rid in ids if rid in spec.only_ids]
             if not ids:
                 continue
             records = changed.browse(ids).filtered(

@@ -8,7 +8,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, format_datetime
 
 from .workflow_automation import TARGET_MODELS
-from .workflow_automation_action import OUTBOUND_KINDS
+from .workflow_automation_action import QUEUED_KINDS
 
 # Due runs taken, executed and committed together by the queue's cron.
 QUEUE_BATCH_SIZE = 200
@@ -29,7 +29,8 @@ class WorkflowAutomationRun(models.Model):
     workflow_id = fields.Many2one("workflow.automation", ondelete="set null", index=True)
     trigger_id = fields.Many2one("workflow.automation.trigger", ondelete="set null", index=True)
     action_id = fields.Many2one("workflow.automation.action", ondelete="set null", index=True)
-    action_kind = fields.Selection(related="action_id.kind", string="Action kind")
+    # Kept with the run, so that the usage report groups by it after the action changed or went.
+    action_kind = fields.Selection(selection="_selection_action_kind", string="Action kind", readonly=True)
     company_id = fields.Many2one("res.company", required=True, index=True)
     res_model = fields.Selection(TARGET_MODELS, string="Record type", required=True)
     res_id = fields.Many2oneReference(string="Record ID", model_field="res_model", required=True, index=True)
@@ -61,6 +62,7 @@ class WorkflowAutomationRun(models.Model):
         help="The run of a follow-up's “When completed” effect, not of the action itself.",
     )
     message = fields.Text(help="The error of a failed run, or why a run was skipped.")
+    is_test = fields.Boolean(string="Test", help="Run on a test record.")
 
     _sql_constraints = [
         (
@@ -76,11 +78,17 @@ class WorkflowAutomationRun(models.Model):
             run.record_ref = f"{run.res_model},{run.res_id}" if run.res_model and run.res_id else False
 
     @api.model
+    def _selection_action_kind(self):
+        return self.env["workflow.automation.action"]._fields["kind"]._description_selection(self.env)
+
+    @api.model
     def _prepare_vals(self, action, record, user, state, message=None):
         return {
             "workflow_id": action.workflow_id.id,
             "trigger_id": action.trigger_id.id,
             "action_id": action.id,
+            "action_kind": action.kind,
+            "is_test": bool(record.workflow_test_id),
             "company_id": action.trigger_id.company_id.id,
             "res_model": record._name,
             "res_id": record.id,
@@ -124,7 +132,17 @@ class WorkflowAutomationRun(models.Model):
         scheduled = runs.filtered(lambda run: run.state == "scheduled")
         scheduled.filtered("action_id.delay")._log_on_records()  # not what is only sent in the background
         scheduled._wake_queue()
+        runs._notify_failures()
         return runs
+
+    def _notify_failures(self):
+        """Tell the followers of each workflow that some of these runs failed.
+
+        Failures on test records are left out: whoever tests sees them in the runs.
+        """
+        failed = self.filtered(lambda run: run.state == "failed" and not run.is_test and run.workflow_id)
+        for workflow, runs in failed.grouped("workflow_id").items():
+            workflow._notify_failure(runs)
 
     def _log_on_records(self):
         """Say in each record's chatter what is pending, in one batch of messages per model."""
@@ -170,7 +188,7 @@ class WorkflowAutomationRun(models.Model):
 
     def _limit_outbound(self):
         """These runs but the webhooks beyond OUTBOUND_BATCH_SIZE, left due for the next batch."""
-        outbound = self.filtered(lambda run: run.action_id.kind in OUTBOUND_KINDS)
+        outbound = self.filtered(lambda run: run.action_id.kind in QUEUED_KINDS)
         return self - outbound[OUTBOUND_BATCH_SIZE:]
 
     @api.model
@@ -236,13 +254,15 @@ class WorkflowAutomationRun(models.Model):
                 "message": errors[run.res_id] if failed else notes[run.res_id],
                 "date": now,
             })
+        (self - plain)._notify_failures()
 
     def _skip_reason(self, record):
         """Why this scheduled run must not execute on ``record`` (empty if deleted), or None."""
         self.ensure_one()
         if not self.action_id:
             return _("The action was deleted.")
-        if not self.workflow_id.active:
+        # a switched-off workflow still runs on its own test records
+        if not self.workflow_id.active and not (record and record.workflow_test_id == self.workflow_id):
             return _("The workflow was switched off.")
         if not record:
             return _("The record no longer exists.")

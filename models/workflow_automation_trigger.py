@@ -191,19 +191,26 @@ class WorkflowAutomationTrigger(models.Model):
             return self.from_project_stage_id, self.project_stage_id
         return self.from_stage_id, self.stage_id
 
-    def _get_spec(self, rank):
-        """The trigger as the engine's index holds it; ``rank`` orders triggers across events."""
+    def _get_spec(self, rank, test_ids):
+        """The trigger as the engine's index holds it; ``rank`` orders triggers across events.
+
+        ``test_ids`` are the workflow's test records: the only ones a switched-off workflow
+        fires on. A test project is in the scope of its workflow, which may list projects.
+        """
         self.ensure_one()
         workflow = self.workflow_id
         from_stage, to_stage = self._get_stages()
         scope = workflow.team_ids if workflow.target == "crm.lead" else workflow.project_ids
         chosen = workflow.triggered_by == "chosen"
+        scope_ids = frozenset(scope.ids) or None
+        if scope_ids and not self.env[workflow.target]._workflow_scope_field:
+            scope_ids |= test_ids
         return TriggerSpec(
             id=self.id,
             rank=rank,
             workflow_id=workflow.id,
             company_id=workflow.company_id.id,
-            scope_ids=frozenset(scope.ids) or None,
+            scope_ids=scope_ids,
             from_stage_id=from_stage.id if self.kind == "stage_changed" else False,
             to_stage_id=to_stage.id if self.kind in STAGE_KINDS else False,
             activity_type_id=self.activity_type_id.id if self.kind in ACTIVITY_KINDS else False,
@@ -211,6 +218,7 @@ class WorkflowAutomationTrigger(models.Model):
             group_ids=frozenset(workflow.trigger_group_ids.ids) if chosen else None,
             first_time_only=self.frequency == "first_time",
             on_import=workflow.run_on_import,
+            only_ids=None if workflow.active else test_ids,
         )
 
     # ------------------------------------------------------------------

@@ -9,7 +9,9 @@ from . import test_presets
 from . import test_queue
 from . import test_queue_concurrency
 from . import test_record_actions
+from . import test_test_mode
 from . import test_tours
 from . import test_translation
 from . import test_triggers
+from . import test_usage
 from . import test_workflow

@@ -148,6 +148,15 @@ class WorkflowAutomationCase(TransactionCase):
             "template_ids": [Command.create(template) for template in templates],
         })
 
+    def open_test_wizard(self, workflow, **values):
+        """The "Test this workflow" wizard of ``workflow``, as its button opens it."""
+        return self.env["workflow.automation.test.wizard"].with_context(default_workflow_id=workflow.id).create(values)
+
+    def create_test_record(self, workflow, **values):
+        """A test record made by the wizard (``values``: its fields), as the wizard opens it."""
+        action = self.open_test_wizard(workflow, **values).action_create_test_record()
+        return self.env[action["res_model"]].browse(action["res_id"])
+
     @classmethod
     def create_foreign_team(cls):
         """A pipeline of another company: assigning it to our leads fails."""

@@ -61,6 +61,27 @@ class TestEngine(WorkflowAutomationCase):
 
         self.assert_no_extra_query(move, create_workflows, self.create_leads(4))
 
+    def test_write_with_switched_off_workflows_and_their_test_records_adds_no_query(self):
+        def move(lead):
+            lead.invalidate_recordset()
+            lead.write({"stage_id": self.stage_qualified.id})
+
+        test_leads = []
+
+        def create_workflows():
+            # switched-off workflows watching this very stage and pipeline, each with a test record
+            for name in ("Draft 1", "Draft 2"):
+                draft = self.create_stage_workflow(
+                    self.stage_qualified, [{"kind": "add_tags", "tag_ids": [self.tag.id]}], name=name, active=False
+                )
+                test_leads.append(self.create_test_record(draft))
+
+        self.assert_no_extra_query(move, create_workflows, self.create_leads(4))
+        # no snapshot nor per-record work for an ordinary lead: the index lists the test records
+        vals = {"stage_id": self.stage_qualified.id}
+        for lead, events in ((self.create_leads(), []), (test_leads[0], ["stage_reached"])):
+            self.assertEqual(lead._workflow_events_for(vals, lead._workflow_trigger_index()), events)
+
     def test_write_of_unwatched_field_adds_no_query(self):
         self.assert_no_extra_query(
             lambda lead: lead.write({"description": f"Lead {lead.id}"}),

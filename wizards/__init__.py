@@ -1,1 +1,2 @@
 from . import workflow_automation_preset_wizard
+from . import workflow_automation_test_wizard

@@ -1,0 +1,133 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+
+class WorkflowAutomationTestWizard(models.TransientModel):
+    """"Test this workflow": a test opportunity (or project) in a chosen stage, opened at once.
+
+    A switched-off workflow fires on its own test records, and on nothing else; nothing
+    that would leave the database (e-mails, webhooks, SMS) is sent for a test record.
+    """
+
+    _name = "workflow.automation.test.wizard"
+    _description = "Test a Workflow Automation"
+
+    workflow_id = fields.Many2one("workflow.automation", required=True, readonly=True, ondelete="cascade")
+    target = fields.Selection(related="workflow_id.target")
+    allowed_team_ids = fields.Many2many("crm.team", compute="_compute_allowed_team_ids")
+    team_id = fields.Many2one(
+        "crm.team",
+        string="Pipeline",
+        compute="_compute_team_id",
+        store=True,
+        readonly=False,
+        domain="[('id', 'in', allowed_team_ids)]",
+        help="One of the workflow's pipelines.",
+    )
+    stage_id = fields.Many2one(
+        "crm.stage",
+        compute="_compute_stage_id",
+        store=True,
+        readonly=False,
+        domain="['|', ('team_id', '=', False), ('team_id', '=', team_id)]",
+        help="The test opportunity is created in this stage of the pipeline.",
+    )
+    project_stage_id = fields.Many2one(
+        "project.project.stage",
+        string="Project stage",
+        compute="_compute_project_stage_id",
+        store=True,
+        readonly=False,
+        domain="[('company_id', 'in', [company_id, False])]",
+        help="The test project is created in this stage (by default, the first one).",
+    )
+    company_id = fields.Many2one(related="workflow_id.company_id")
+    name = fields.Char(help="Leave empty for “Test: <workflow name>”.")
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Customer",
+        help="Optional. E-mails, webhooks and SMS are recorded on the test record, never sent.",
+    )
+
+    @api.depends("workflow_id")
+    def _compute_allowed_team_ids(self):
+        for wizard in self:
+            wizard.allowed_team_ids = wizard.workflow_id.team_ids or self.env["crm.team"].search(
+                [("company_id", "in", [wizard.company_id.id, False])]
+            )
+
+    @api.depends("workflow_id")
+    def _compute_team_id(self):
+        for wizard in self:
+            teams = wizard.allowed_team_ids
+            default = self.env["crm.team"]._get_default_team_id()
+            wizard.team_id = default if default in teams else teams[:1]
+
+    @api.depends("team_id")
+    def _compute_stage_id(self):
+        for wizard in self:
+            if not wizard.stage_id or wizard.stage_id.team_id not in (wizard.team_id, self.env["crm.team"]):
+                wizard.stage_id = self.env["crm.stage"].search(
+                    ["|", ("team_id", "=", False), ("team_id", "=", wizard.team_id.id)], limit=1
+                )
+
+    @api.depends("workflow_id")
+    def _compute_project_stage_id(self):
+        # projects have stages only for users of the "Project Stages" setting
+        with_stages = self.env.user.has_group("project.group_project_stages")
+        for wizard in self:
+            wizard.project_stage_id = with_stages and self.env["project.project.stage"].search(
+                [("company_id", "in", [wizard.company_id.id, False])], limit=1
+            )
+
+    def _check_choices(self):
+        """Refuse a pipeline or stage the workflow would never see, naming the field."""
+        self.ensure_one()
+        if self.target == "project.project":
+            return
+        if not self.team_id:
+            self._raise_invalid("team_id", _("choose a pipeline."))
+        if self.team_id not in self.allowed_team_ids:
+            self._raise_invalid(
+                "team_id", _("the pipeline “%s” is not in the workflow's pipelines.", self.team_id.name)
+            )
+        if not self.stage_id:
+            self._raise_invalid("stage_id", _("choose a stage of the pipeline."))
+        if self.stage_id.team_id not in (self.team_id, self.env["crm.team"]):
+            self._raise_invalid("stage_id", _(
+                "the stage “%(stage)s” belongs to the pipeline “%(team)s”.",
+                stage=self.stage_id.name,
+                team=self.stage_id.team_id.name,
+            ))
+
+    def _raise_invalid(self, field_name, message):
+        raise UserError(_(
+            "Testing the workflow “%(workflow)s”, field “%(field)s”: %(message)s",
+            workflow=self.workflow_id.display_name,
+            field=self._fields[field_name]._description_string(self.env),
+            message=message,
+        ))
+
+    def _prepare_record_vals(self):
+        vals = {
+            "name": self.name or _("Test: %s", self.workflow_id.name),
+            "partner_id": self.partner_id.id,
+            "user_id": self.env.uid,
+            "workflow_test_id": self.workflow_id.id,
+        }
+        if self.target == "project.project":
+            return dict(vals, stage_id=self.project_stage_id.id) if self.project_stage_id else vals
+        return dict(vals, type="opportunity", team_id=self.team_id.id, stage_id=self.stage_id.id)
+
+    def action_create_test_record(self):
+        """Create the test record, with the user's rights, in the workflow's company; open it."""
+        self.ensure_one()
+        self._check_choices()
+        record = self.env[self.target].with_company(self.company_id).create(self._prepare_record_vals())
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": record._name,
+            "res_id": record.id,
+            "views": [(False, "form")],
+            "target": "current",
+        }
