@@ -2,6 +2,7 @@ from . import test_actions
 from . import test_conditions
 from . import test_consultant_format
 from . import test_date_triggers
+from . import test_demo_data
 from . import test_engine
 from . import test_followups
 from . import test_outbound
