@@ -27,6 +27,16 @@ class TestWebhook(OutboundCase):
         leads.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
         return leads
 
+    def test_test_record_is_not_sent_but_noted(self):
+        """A switched-off workflow acts on its test record: the webhook is recorded, not POSTed."""
+        workflow = self.webhook_workflow(active=False)
+        test_lead = self.create_test_record(workflow, stage_id=self.stage_new.id)
+        test_lead.stage_id = self.stage_qualified
+        self.run_queue()
+        self.assertEqual(self.endpoint.received, [])
+        self.assertEqual(self.runs(workflow).mapped("message"), ["test: not sent"])
+        self.assertIn(f"the webhook to {self.endpoint.url}", test_lead.message_ids[0].body)
+
     def test_posts_the_chosen_fields_as_json(self):
         field_names = ["name", "stage_id", "tag_ids", "date_deadline", "date_automation_last", "expected_revenue",
                        "priority", "description", "partner_id", "lost_reason_id", "active"]
