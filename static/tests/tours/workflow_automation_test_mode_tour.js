@@ -114,7 +114,7 @@ registry.category("web_tour.tours").add("crm_workflow_automation_test_mode_tour"
         },
         {
             content: "The call was scheduled on the test opportunity",
-            trigger: ".o_list_view .o_data_row:has(.o_data_cell[name=action_id]:contains('Schedule an activity')):has(.o_data_cell[name=state]:contains('Done'))",
+            trigger: ".o_list_view .o_data_row:has(.o_data_cell[name=action_id]:contains('Add a follow-up')):has(.o_data_cell[name=state]:contains('Done'))",
         },
         {
             content: "The e-mail was recorded, not sent",
