@@ -1,6 +1,11 @@
+import re
+
+import polib
+
 from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, new_test_user, tagged
+from odoo.tools import file_open
 
 
 @tagged("post_install", "-at_install")
@@ -53,3 +58,18 @@ class TestTranslation(TransactionCase):
         )
         self.assertIn("no_such_field", message)
         self.assertNotIn("is not a valid domain", message)
+
+    def test_every_term_is_translated(self):
+        """Every message of the template has a French translation, with the same placeholders."""
+        with file_open("crm_workflow_automation/i18n/crm_workflow_automation.pot") as pot_file, file_open(
+            "crm_workflow_automation/i18n/fr.po"
+        ) as po_file:
+            template = {entry.msgid for entry in polib.pofile(pot_file.read())}
+            french = {entry.msgid: entry.msgstr for entry in polib.pofile(po_file.read())}
+        self.assertEqual(template - set(french), set(), "missing from fr.po")
+        self.assertEqual([msgid for msgid in template if not french[msgid]], [], "not translated")
+        for msgid in template:
+            self.assertEqual(
+                sorted(re.findall(r"%\(\w+\)s|%s|%d", msgid)), sorted(re.findall(r"%\(\w+\)s|%s|%d", french[msgid])),
+                msgid,
+            )
