@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from odoo import Command
+from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import TransactionCase, new_test_user
 from odoo.tests.common import _super_send
 
@@ -311,3 +311,58 @@ class OutboundCase(WorkflowAutomationCase):
 
     def run_queue(self):
         self.env["workflow.automation.run"]._cron_execute_due_runs()
+
+
+class CommittedWorkflowCase(TransactionCase):
+    """Tests on real, separately committed cursors, as several Odoo processes at once.
+
+    What they set up is committed, so that other connections see it, and removed after
+    the test.
+    """
+
+    def commit_stage_workflow(self, name, action, lead_names, plan_templates=None):
+        """Commit a pipeline, a switched-on workflow whose ``action`` (values) runs when its
+        opportunities reach Qualified, and ``lead_names`` opportunities moved there; with
+        ``plan_templates`` (``[{template values}]``), an activity plan the action applies.
+
+        Return the ids of what was committed.
+        """
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            team = env["crm.team"].create({"name": f"{name} pipeline"})
+            stage = env.ref("crm.stage_lead2")
+            plan = env["mail.activity.plan"]
+            if plan_templates:
+                plan = plan.create({
+                    "name": name,
+                    "res_model": "crm.lead",
+                    "template_ids": [Command.create(template) for template in plan_templates],
+                })
+                action = dict(action, activity_plan_id=plan.id)
+            workflow = env["workflow.automation"].create({
+                "name": name,
+                "target": "crm.lead",
+                "active": True,
+                "team_ids": [Command.set(team.ids)],
+                "trigger_ids": [Command.create({
+                    "kind": "stage_reached", "stage_id": stage.id, "action_ids": [Command.create(action)],
+                })],
+            })
+            leads = env["crm.lead"].create([
+                {"name": lead_name, "type": "opportunity", "team_id": team.id} for lead_name in lead_names
+            ])
+            leads.write({"stage_id": stage.id})
+            ids = {"team": team.id, "plan": plan.id, "workflow": workflow.id, "leads": leads.ids}
+        self.addCleanup(self._remove_committed, ids)
+        return ids
+
+    def _remove_committed(self, ids):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            workflow = env["workflow.automation"].browse(ids["workflow"])
+            workflow.active = False
+            env["workflow.automation.run"].search([("workflow_id", "=", workflow.id)]).unlink()
+            env["crm.lead"].with_context(active_test=False).browse(ids["leads"]).unlink()
+            workflow.unlink()
+            env["mail.activity.plan"].browse(ids["plan"]).exists().unlink()
+            env["crm.team"].browse(ids["team"]).unlink()

@@ -4,9 +4,9 @@ from psycopg2 import errors
 
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.exceptions import ValidationError
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import tagged
 
-from .common import WorkflowAutomationCase
+from .common import CommittedWorkflowCase, WorkflowAutomationCase
 
 AUTO_COMPLETED = "Completed automatically: the record left the stage."
 LEFT_THE_STAGE = "The record left the stage it was in when the follow-up was added."
@@ -433,59 +433,24 @@ class TestActivityTriggers(WorkflowAutomationCase):
 
 
 @tagged("post_install", "-at_install")
-class TestFollowupConcurrency(TransactionCase):
+class TestFollowupConcurrency(CommittedWorkflowCase):
     """Two users mark the last two activities of a plan done at the same moment, on real,
-    separately committed cursors: the effect runs once, after Odoo's retry.
-
-    The data is committed (other connections must see it) and removed after the test.
-    """
+    separately committed cursors: the effect runs once, after Odoo's retry."""
 
     def setUp(self):
         super().setUp()
+        self.ids = self.commit_stage_workflow(
+            "Concurrent follow-up",
+            {"kind": "activity", "followup_mode": "plan", "followup_effect": "mark_won"},
+            ["Concurrent"],
+            plan_templates=[
+                {"activity_type_id": self.env.ref("mail.mail_activity_data_call").id, "summary": name}
+                for name in ("First call", "Second call")
+            ],
+        )
         with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            team = env["crm.team"].create({"name": "Concurrent pipeline"})
-            stage = env.ref("crm.stage_lead2")
-            plan = env["mail.activity.plan"].create({
-                "name": "Two calls",
-                "res_model": "crm.lead",
-                "template_ids": [
-                    Command.create({"activity_type_id": env.ref("mail.mail_activity_data_call").id, "summary": name})
-                    for name in ("First call", "Second call")
-                ],
-            })
-            workflow = env["workflow.automation"].create({
-                "name": "Concurrent follow-up",
-                "target": "crm.lead",
-                "team_ids": [Command.set(team.ids)],
-                "trigger_ids": [Command.create({
-                    "kind": "stage_reached",
-                    "stage_id": stage.id,
-                    "action_ids": [Command.create({
-                        "kind": "activity", "followup_mode": "plan", "activity_plan_id": plan.id,
-                        "followup_effect": "mark_won",
-                    })],
-                })],
-            })
-            workflow.active = True
-            lead = env["crm.lead"].create({"name": "Concurrent", "type": "opportunity", "team_id": team.id})
-            lead.write({"stage_id": stage.id})
-            self.ids = {
-                "team": team.id, "plan": plan.id, "workflow": workflow.id, "lead": lead.id,
-                "activities": lead.activity_ids.sorted("summary").ids,
-            }
-        self.addCleanup(self.remove_data)
-
-    def remove_data(self):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            workflow = env["workflow.automation"].browse(self.ids["workflow"])
-            workflow.active = False
-            env["workflow.automation.run"].search([("workflow_id", "=", workflow.id)]).unlink()
-            env["crm.lead"].with_context(active_test=False).browse(self.ids["lead"]).unlink()
-            workflow.unlink()
-            env["mail.activity.plan"].browse(self.ids["plan"]).unlink()
-            env["crm.team"].browse(self.ids["team"]).unlink()
+            lead = api.Environment(cr, SUPERUSER_ID, {})["crm.lead"].browse(self.ids["leads"])
+            self.ids["activities"] = lead.activity_ids.sorted("summary").ids
 
     def mark_done(self, cr, index):
         api.Environment(cr, SUPERUSER_ID, {})["mail.activity"].browse(self.ids["activities"][index]).action_done()
@@ -501,6 +466,6 @@ class TestFollowupConcurrency(TransactionCase):
             self.mark_done(second, 1)  # the retry
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            self.assertTrue(env["crm.lead"].browse(self.ids["lead"]).stage_id.is_won)
+            self.assertTrue(env["crm.lead"].browse(self.ids["leads"][0]).stage_id.is_won)
             runs = env["workflow.automation.run"].search([("workflow_id", "=", self.ids["workflow"])])
             self.assertEqual(runs.filtered("followup_effect").mapped("state"), ["done"])

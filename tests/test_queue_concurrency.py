@@ -1,53 +1,30 @@
 from datetime import timedelta
 
-from odoo import SUPERUSER_ID, Command, api, fields
-from odoo.tests import TransactionCase, tagged
+from odoo import SUPERUSER_ID, api, fields
+from odoo.tests import tagged
+
+from .common import CommittedWorkflowCase
 
 QUEUE = 20
 
 
 @tagged("post_install", "-at_install")
-class TestQueueConcurrency(TransactionCase):
-    """Several processes draining the queue at once, on real, separately committed cursors.
-
-    The data is committed (other connections must see it) and removed after each test.
-    """
+class TestQueueConcurrency(CommittedWorkflowCase):
+    """Several processes draining the queue at once, on real, separately committed cursors."""
 
     def setUp(self):
         super().setUp()
+        self.ids = self.commit_stage_workflow(
+            "Queue test",
+            {"kind": "note", "note_body": "queued note", "delay": 1},
+            [f"Queued {index}" for index in range(QUEUE)],
+        )
         with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            team = env["crm.team"].create({"name": "Queue pipeline"})
-            stage = env.ref("crm.stage_lead2")
-            workflow = env["workflow.automation"].create({
-                "name": "Queue test",
-                "target": "crm.lead",
-                "team_ids": [Command.set(team.ids)],
-                "trigger_ids": [Command.create({
-                    "kind": "stage_reached",
-                    "stage_id": stage.id,
-                    "action_ids": [Command.create({"kind": "note", "note_body": "queued note", "delay": 1})],
-                })],
-            })
-            workflow.active = True
-            leads = env["crm.lead"].create([
-                {"name": f"Queued {index}", "type": "opportunity", "team_id": team.id} for index in range(QUEUE)
-            ])
-            leads.write({"stage_id": stage.id})
-            runs = env["workflow.automation.run"].search([("workflow_id", "=", workflow.id)])
+            runs = api.Environment(cr, SUPERUSER_ID, {})["workflow.automation.run"].search(
+                [("workflow_id", "=", self.ids["workflow"])]
+            )
             runs.write({"date_due": fields.Datetime.now() - timedelta(minutes=1)})
-            self.ids = {"team": team.id, "workflow": workflow.id, "leads": leads.ids, "runs": runs.ids}
-        self.addCleanup(self.remove_data)
-
-    def remove_data(self):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            workflow = env["workflow.automation"].browse(self.ids["workflow"])
-            workflow.active = False
-            env["workflow.automation.run"].browse(self.ids["runs"]).unlink()
-            env["crm.lead"].browse(self.ids["leads"]).unlink()
-            workflow.unlink()
-            env["crm.team"].browse(self.ids["team"]).unlink()
+            self.ids["runs"] = runs.ids
 
     def queue_env(self, cr):
         return api.Environment(cr, SUPERUSER_ID, {})["workflow.automation.run"]
