@@ -77,7 +77,7 @@ class MailActivity(models.Model):
             if not isinstance(Model, self.pool["workflow.automation.mixin"]):
                 continue
             records = Model.browse({fact.res_id for fact in model_facts})
-            specs = records._workflow_trigger_index().get(event)  # for the user who did it
+            specs = records._workflow_trigger_index((event,)).get(event)  # for the user who did it
             if not specs:
                 continue
             ids_by_type = defaultdict(list)

@@ -159,8 +159,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
     # The hooks
     # ------------------------------------------------------------------
 
-    def _workflow_trigger_index(self):
-        """``{event: specs}`` of the triggers that the current change of ``self`` fires.
+    def _workflow_trigger_index(self, events):
+        """``{event: specs}`` of the triggers of ``events`` that the current change of ``self`` fires.
 
         The triggering user is the current user (actions, and the queue, keep the user
         whose change started them); records written by an import (base_import sets
@@ -171,11 +171,12 @@ class WorkflowAutomationMixin(models.AbstractModel):
         user, importing = self.env.user, bool(self.env.context.get("import_file"))
         filtered = {
             event: tuple(
-                spec for spec in specs
+                spec for spec in index[event]
                 if spec.fires_for(user, importing)
                 and (spec.only_ids is None or not spec.only_ids.isdisjoint(self._ids))
             )
-            for event, specs in index.items()
+            for event in events
+            if event in index
         }
         return {event: specs for event, specs in filtered.items() if specs}
 
@@ -184,8 +185,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
         records = super().create(vals_list)
         if any(vals.get("workflow_test_id") for vals in vals_list):
             self.env.registry.clear_cache()  # the trigger index lists the test records
-        index = records._workflow_trigger_index()
-        if index.keys() & {"create", "stage_reached"}:
+        index = records._workflow_trigger_index(("create", "stage_reached"))
+        if index:
             matches = records._workflow_match(index.get("create", ()), records.sudo())
             reached = records.sudo().filtered("stage_id")
             matches += records._workflow_match(index.get("stage_reached", ()), reached)
@@ -193,20 +194,19 @@ class WorkflowAutomationMixin(models.AbstractModel):
         return records
 
     def write(self, vals):
-        index = self._workflow_trigger_index() if self else {}
-        events = self._workflow_events_for(vals, index)
-        if not events:
+        index = self._workflow_events_for(vals)
+        if not index:
             result = super().write(vals)
         else:
-            before = self._workflow_snapshot(events)
+            before = self._workflow_snapshot(index)
             result = super().write(vals)
             matches = []
-            for event in events:
+            for event, specs in index.items():
                 changed = self._workflow_changed(event, before)
                 if changed and event == FOLLOWUP_STAGE_LEFT:
                     changed._workflow_complete_left_followups()
                 elif changed:
-                    matches += self._workflow_match(index[event], changed, before)
+                    matches += self._workflow_match(specs, changed, before)
             self._workflow_run_matches(matches)
         if "workflow_test_id" in vals:
             self.env.registry.clear_cache()  # the trigger index lists the test records
@@ -218,25 +218,25 @@ class WorkflowAutomationMixin(models.AbstractModel):
         ]).write({"state": "cancelled", "message": _("The record was deleted.")})
         return super().unlink()
 
-    def _workflow_events_for(self, vals, index):
-        """The events of ``index`` that writing ``vals`` may cause for triggers in scope.
+    def _workflow_events_for(self, vals):
+        """``{event: specs}`` of the events that writing ``vals`` may cause for triggers in scope.
 
-        Costs no SQL query when no switched-on trigger watches the written fields, and
-        no per-record work when the batch is outside every candidate trigger's scope.
+        Costs no SQL query when no trigger watches the written fields (and only the triggers
+        of the watched events are looked at), and no per-record work when the batch is
+        outside every candidate trigger's scope.
         """
-        events = []
+        if not self:
+            return {}
+        watched = [event for event, names in self._workflow_event_fields().items() if not names.isdisjoint(vals)]
+        index = self._workflow_trigger_index(watched) if watched else {}
         scope_ids = None
-        for event, field_names in self._workflow_event_fields().items():
-            specs = index.get(event)
-            if not specs or field_names.isdisjoint(vals):
-                continue
+        for event, specs in list(index.items()):
             if all(spec.scope_ids is not None for spec in specs):
                 if scope_ids is None:
                     scope_ids = self._workflow_scope_ids(vals)
                 if all(spec.scope_ids.isdisjoint(scope_ids) for spec in specs):
-                    continue
-            events.append(event)
-        return events
+                    del index[event]
+        return index
 
     # ------------------------------------------------------------------
     # Matching: scope, company and stages, in Python on cached values
