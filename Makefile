@@ -19,6 +19,12 @@ ODOO_SUITES   ?= crm project
 STOCK_MODULES := crm,project
 BENCH_ARGS ?=
 HTTP_PORT ?= 8069
+# The port of the HTTP server that the tests (tours) start; set it to run two test runs side by side.
+TEST_HTTP_PORT ?= 8069
+# What `make test` runs: a file or a folder of the addon (e.g. TESTS=tests/test_engine.py).
+TESTS ?= tests
+# FRESH=0 reuses the test database as it is (after `make update`), instead of creating it anew.
+FRESH ?= 1
 
 # Odoo and pytest-odoo need the addon folder to be named after the addon, but
 # the checkout may have any name: .build/addons/$(ADDON) links back to the root.
@@ -38,7 +44,7 @@ ODOO        = $(PYTHON) -m odoo --addons-path=$(ADDONS_PATH) --data-dir=$(DATA_D
 # Python tools needed by test/lint (import names of requirements-dev.txt).
 DEV_MODULES := pytest pytest_odoo websocket freezegun ruff pylint_odoo
 
-.PHONY: help check-env deps chromium link demo test test-odoo lint bench clean
+.PHONY: help check-env deps chromium link demo test update test-odoo lint bench clean
 
 ## help: list the commands (default)
 help:
@@ -46,6 +52,8 @@ help:
 	@echo "  make demo       fresh '$(DEMO_DB)' database with crm, project, $(ADDON) and"
 	@echo "                  demo data, then serve Odoo on http://localhost:$(HTTP_PORT) (admin/admin)"
 	@echo "  make test       fresh '$(TEST_DB)' database, then the addon's tests with pytest-odoo"
+	@echo "                  (TESTS=tests/test_x.py: one file; FRESH=0: reuse the database)"
+	@echo "  make update     upgrade the addon in the '$(TEST_DB)' database"
 	@echo "  make lint       ruff + pylint-odoo"
 	@echo "  make test-odoo  Odoo's own crm and project tests, without then with $(ADDON)"
 	@echo "  make bench      fresh '$(BENCH_DB)' database, then this addon against base_automation"
@@ -112,13 +120,19 @@ demo: check-env link
 # The log-handler hides the spurious "Importing test framework" ERROR (with a
 # stack) that Odoo 18 logs when pytest-odoo imports odoo.tests.
 test: check-env deps chromium link
-	$(call fresh_db,$(TEST_DB))
+	$(if $(filter 1,$(FRESH)),$(call fresh_db,$(TEST_DB)))
 	@echo ">> Running the tests of $(ADDON) with pytest-odoo on $(TEST_DB)"
 	@$(PYTHON) -m pytest -p no:cacheprovider --rootdir=$(BUILD_ADDONS) \
 	  --odoo-database=$(TEST_DB) --odoo-addons-path=$(ADDONS_PATH) \
 	  --odoo-extra=data-dir=$(DATA_DIR) --odoo-extra=log-handler=odoo.tests.common:CRITICAL \
-	  --odoo-http --odoo-log-level=warn \
-	  $(ADDON_LINK)/tests
+	  --odoo-extra=http-port=$(TEST_HTTP_PORT) --odoo-http --odoo-log-level=warn \
+	  $(addprefix $(ADDON_LINK)/,$(TESTS))
+
+## update: upgrade the addon in the existing test database (after changing a field or a view)
+update: check-env link
+	@echo ">> Upgrading $(ADDON) in $(TEST_DB) (log: .build/update-$(TEST_DB).log)"
+	@$(ODOO) -d $(TEST_DB) -u $(ADDON) --stop-after-init --logfile=$(BUILD)/update-$(TEST_DB).log \
+	  || { tail -n 40 $(BUILD)/update-$(TEST_DB).log >&2; exit 1; }
 
 ## lint: ruff on the repository, pylint + pylint-odoo on the addon
 # (pylint runs from .build/addons so that the module is named $(ADDON))
