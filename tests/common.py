@@ -47,6 +47,35 @@ class WorkflowAutomationCase(TransactionCase):
         ])
 
     # ------------------------------------------------------------------
+    # The users who really act, and their paths
+    # ------------------------------------------------------------------
+
+    @classmethod
+    def new_salesman(cls, login, **values):
+        """A salesman with *Sales / User: Own Documents Only*, the default sales right."""
+        return new_test_user(cls.env, login=login, groups="sales_team.group_sale_salesman", **values)
+
+    @classmethod
+    def new_workflow_manager(cls, login="wa_workflow_manager", **values):
+        """A delegated workflow manager: a sales manager in *Workflow Automation / Manager*,
+        neither a system admin nor a *Mail Template Editor*."""
+        return new_test_user(
+            cls.env, login=login,
+            groups="sales_team.group_sale_manager,crm_workflow_automation.group_workflow_automation_manager",
+            **values,
+        )
+
+    @staticmethod
+    def drag(records, vals, user):
+        """A kanban drop as the web client makes it: ``web_save`` as ``user``, then the card
+        read back (the read-back runs with the user's rights, as in the browser)."""
+        return records.with_user(user).web_save(vals, specification={
+            "display_name": {},
+            "stage_id": {"fields": {"display_name": {}}},
+            "user_id": {"fields": {"display_name": {}}},
+        })
+
+    # ------------------------------------------------------------------
     # Factories
     # ------------------------------------------------------------------
 
