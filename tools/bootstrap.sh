@@ -52,6 +52,7 @@ check_odoo_tree() {
 take_odoo_source() {
   local new=$ODOO_TREE.new
   rm -rf "$new"
+  mkdir -p "$BUILD"
   if [ -f "$ODOO_SRC/odoo/release.py" ]; then
     check_odoo_tree "$ODOO_SRC"
     say "Odoo: linking the local Odoo 18 tree $ODOO_SRC as .build/odoo"
