@@ -16,6 +16,9 @@ ODOO_SRC=${ODOO_SRC:-https://github.com/odoo/odoo}
 ODOO_BRANCH=${ODOO_BRANCH:-18.0}
 PG=${PG:-auto}
 PG_BIN_DIR=${PG_BIN_DIR:-}
+# The Makefile passes libpq's PGHOST and PGPORT, empty when unset: PostgreSQL refuses an empty port.
+[ -n "${PGHOST:-}" ] || unset PGHOST
+[ -n "${PGPORT:-}" ] || unset PGPORT
 VENV=$BUILD/venv
 ODOO_TREE=$BUILD/odoo
 PGDATA_DIR=$BUILD/pgdata
