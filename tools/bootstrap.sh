@@ -92,7 +92,7 @@ install_odoo_requirements() {
   odoo_requirements >"$wanted"
   if cmp -s "$wanted" "$stamp"; then rm -f "$wanted"; return; fi
   say "Odoo: installing Odoo's requirements into .build/venv (a few minutes, once; overrides: tools/odoo-requirements-overrides.txt)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$wanted" \
+  "$VENV/bin/python" -m pip install -qq --disable-pip-version-check -r "$wanted" \
     || die "installing Odoo's requirements into .build/venv failed (above): a package that builds from source needs Debian's build tools (apt-get install -y build-essential python3-dev), or an entry in tools/odoo-requirements-overrides.txt"
   mv "$wanted" "$stamp"
 }
