@@ -41,13 +41,18 @@ def odoo_17_repository(folder):
     return folder
 
 
+def odoo_17_url(folder):
+    """The same repository behind a git URL, which is cloned (shallow) rather than read."""
+    return f"file://{odoo_17_repository(folder)}"
+
+
 def closed_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("source", [odoo_17_tree, odoo_17_repository], ids=["tree", "git"])
+@pytest.mark.parametrize("source", [odoo_17_tree, odoo_17_repository, odoo_17_url], ids=["tree", "git", "url"])
 def test_odoo_src_of_another_version_is_refused(tmp_path, source):
     odoo_src = source(tmp_path / "odoo17")
     build = tmp_path / "build"
