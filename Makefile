@@ -205,8 +205,8 @@ stop-db:
 ## test-fresh: `make test` as a new user runs it: in a clone of this repository's HEAD in
 ## $(FRESH_DIR), with a Python that has no Odoo, Odoo 18 from FRESH_ODOO_SRC and a private
 ## PostgreSQL. Run it again to time the second run, which reuses the clone's .build/.
-test-fresh: check-env
-	@echo ">> Cloning HEAD into $(FRESH_DIR)/repo, with a Python without Odoo in $(FRESH_DIR)/python"
+test-fresh:
+	@echo ">> Cloning HEAD into $(FRESH_DIR)/repo, with a Python without Odoo in $(FRESH_DIR)/python; Odoo from $(FRESH_ODOO_SRC)"
 	@if [ -d $(FRESH_DIR)/repo ]; then git -C $(FRESH_DIR)/repo fetch -q $(CURDIR) HEAD && git -C $(FRESH_DIR)/repo reset -q --hard FETCH_HEAD; \
 	 else git clone -q $(CURDIR) $(FRESH_DIR)/repo; fi
 	@[ -x $(FRESH_DIR)/python/bin/python ] || $(PYTHON) -m venv --without-pip $(FRESH_DIR)/python
