@@ -11,6 +11,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$ROOT/.build}
+# PYTHON is a command, which may carry options (e.g. "python3 -S"): it is used unquoted.
 PYTHON=${PYTHON:-python3}
 ODOO_SRC=${ODOO_SRC:-https://github.com/odoo/odoo}
 ODOO_BRANCH=${ODOO_BRANCH:-18.0}
@@ -62,16 +63,18 @@ take_odoo_source() {
     ln -sfn "$(cd "$ODOO_SRC" && pwd)" "$ODOO_TREE"
     return
   fi
-  if [ -d "$ODOO_SRC" ] && git -C "$ODOO_SRC" rev-parse --git-dir >/dev/null 2>&1; then
+  if [ -e "$ODOO_SRC/.git" ] || [ "$(git -C "$ODOO_SRC" rev-parse --is-bare-repository 2>/dev/null)" = true ]; then
     say "Odoo: extracting branch $ODOO_BRANCH of the git repository $ODOO_SRC into .build/odoo"
     mkdir -p "$new"
     git -C "$ODOO_SRC" archive "$ODOO_BRANCH" "${ODOO_PATHS[@]}" | tar -x -C "$new" \
       || die "could not read branch $ODOO_BRANCH of $ODOO_SRC: set ODOO_BRANCH to its Odoo 18.0 branch"
+  elif [ -d "$ODOO_SRC" ]; then
+    check_odoo_tree "$ODOO_SRC"
   else
     say "Odoo: cloning branch $ODOO_BRANCH of $ODOO_SRC into .build/odoo (shallow, a few minutes)"
     git clone -q --depth 1 --branch "$ODOO_BRANCH" --no-checkout "$ODOO_SRC" "$new" \
       || die "could not clone branch $ODOO_BRANCH of $ODOO_SRC: set ODOO_SRC to a reachable Odoo 18.0 git repository or local tree (and ODOO_BRANCH to its branch)"
-    git -C "$new" sparse-checkout set --no-cone "${ODOO_PATHS[@]/#//}"
+    git -C "$new" sparse-checkout set --no-cone "${ODOO_PATHS[@]/#//}"  # each anchored at the root
     git -C "$new" checkout -q
   fi
   (check_odoo_tree "$new" 1) || { rm -rf "$new"; exit 1; }
