@@ -16,7 +16,7 @@ ODOO_SRC    ?= https://github.com/odoo/odoo
 ODOO_BRANCH ?= 18.0
 # PostgreSQL: the server reachable as the current user (libpq's PGHOST, PGPORT), else a
 # private cluster in .build/pgdata; PG=private always takes the private cluster.
-# PG_BIN_DIR: the folder of initdb and pg_ctl (default: Debian's /usr/lib/postgresql/<version>/bin).
+# PG_BIN_DIR: the folder of initdb and pg_ctl (default: the PATH's, else the newest /usr/lib/postgresql/<version>/bin).
 PG         ?= auto
 PG_BIN_DIR ?=
 DEMO_DB   ?= cwa_demo
@@ -101,7 +101,7 @@ deps:
 	  echo ">> Test tools (requirements-dev.txt): installed"; \
 	else \
 	  echo ">> Test tools: installing requirements-dev.txt"; \
-	  PIP_ROOT_USER_ACTION=ignore PIP_BREAK_SYSTEM_PACKAGES=1 $(PY) -m pip install -q -r requirements-dev.txt; \
+	  PIP_ROOT_USER_ACTION=ignore PIP_BREAK_SYSTEM_PACKAGES=1 $(PY) -m pip install -qq -r requirements-dev.txt; \
 	fi
 
 ## chromium: install a headless browser for Odoo's browser tests (tours), only if missing
