@@ -8,7 +8,17 @@ SHELL         := /bin/bash
 
 ADDON     := crm_workflow_automation
 MODULES   ?= crm,project,$(ADDON)
+# The Python tried first; when it cannot import Odoo 18, .build/venv is made from it.
 PYTHON    ?= python3
+# Where Odoo comes from when $(PYTHON) cannot import Odoo 18: a git URL (shallow clone of
+# ODOO_BRANCH), a local git repository (ODOO_BRANCH is read) or a local Odoo tree (linked).
+ODOO_SRC    ?= https://github.com/odoo/odoo
+ODOO_BRANCH ?= 18.0
+# PostgreSQL: the server reachable as the current user (libpq's PGHOST, PGPORT), else a
+# private cluster in .build/pgdata; PG=private always takes the private cluster.
+# PG_BIN_DIR: the folder of initdb and pg_ctl (default: the PATH's, else the newest /usr/lib/postgresql/<version>/bin).
+PG         ?= auto
+PG_BIN_DIR ?=
 DEMO_DB   ?= cwa_demo
 TEST_DB   ?= cwa_test
 BENCH_DB  ?= cwa_bench
@@ -25,6 +35,9 @@ TEST_HTTP_PORT ?= 8069
 TESTS ?= tests
 # FRESH=0 reuses the test database as it is (after `make update`), instead of creating it anew.
 FRESH ?= 1
+# `make test-fresh`: the clone, and the Odoo tree it installs from (default: the one Odoo runs from here)
+FRESH_DIR      ?= $(or $(TMPDIR),/tmp)/$(ADDON)-test-fresh
+FRESH_ODOO_SRC ?= $(patsubst %/addons,%,$(ODOO_ADDONS))
 
 # Odoo and pytest-odoo need the addon folder to be named after the addon, but
 # the checkout may have any name: .build/addons/$(ADDON) links back to the root.
@@ -34,17 +47,28 @@ ADDON_LINK   := $(BUILD_ADDONS)/$(ADDON)
 # Odoo data dir (filestore, sessions) kept inside .build/, not in ~/.local.
 DATA_DIR     := $(BUILD)/data
 
+# $(call bootstrap,STEP): tools/bootstrap.sh STEP, which prints its progress and returns its
+# result (nothing when it fails, after saying why: make stops).
+bootstrap = $(or $(shell BUILD='$(BUILD)' PYTHON='$(PYTHON)' ODOO_SRC='$(ODOO_SRC)' ODOO_BRANCH='$(ODOO_BRANCH)' \
+  PG='$(PG)' PG_BIN_DIR='$(PG_BIN_DIR)' PGHOST='$(PGHOST)' PGPORT='$(PGPORT)' tools/bootstrap.sh $(1)),$(error tools/bootstrap.sh $(1) failed))
+# The following are computed once, on first use, so that `make help` needs neither Odoo nor PostgreSQL.
+# PY: the Python that runs Odoo 18 and the test tools: $(PYTHON), or .build/venv made from ODOO_SRC.
+PY = $(eval PY := $(call bootstrap,odoo))$(PY)
 # Odoo's standard addons (crm, project, ...) sit next to the `odoo` package.
-# Computed once, on first use (importing odoo takes a second), so that
-# `make help` works on a machine without Odoo.
-ODOO_ADDONS = $(eval ODOO_ADDONS := $(shell $(PYTHON) -c 'import odoo, os; print(os.path.realpath(os.path.join(odoo.__path__[0], "..", "addons")))' 2>/dev/null))$(ODOO_ADDONS)
+ODOO_ADDONS = $(eval ODOO_ADDONS := $(shell $(PY) -c 'import odoo, os; print(os.path.realpath(os.path.join(odoo.__path__[0], "..", "addons")))' 2>/dev/null))$(ODOO_ADDONS)
+# PG_ENV: libpq's variables for the private cluster ("server": nothing to set).
+PG_SERVER = $(eval PG_SERVER := $(call bootstrap,postgresql))$(PG_SERVER)
+PG_ENV    = $(if $(filter server,$(PG_SERVER)),,PGHOST=$(word 1,$(PG_SERVER)) PGPORT=$(word 2,$(PG_SERVER)))
+PSQL      = $(PG_ENV) psql
+DROPDB    = $(PG_ENV) dropdb
+PYTEST    = $(PG_ENV) $(PY) -m pytest -p no:cacheprovider
 ADDONS_PATH = $(ODOO_ADDONS),$(BUILD_ADDONS)
-ODOO        = $(PYTHON) -m odoo --addons-path=$(ADDONS_PATH) --data-dir=$(DATA_DIR)
+ODOO        = $(PG_ENV) $(PY) -m odoo --addons-path=$(ADDONS_PATH) --data-dir=$(DATA_DIR)
 
 # Python tools needed by test/lint (import names of requirements-dev.txt).
 DEV_MODULES := pytest pytest_odoo websocket freezegun ruff pylint_odoo
 
-.PHONY: help check-env deps chromium link demo test update test-odoo lint bench clean
+.PHONY: help check-env deps chromium link demo test update test-odoo lint bench stop-db test-fresh clean
 
 ## help: list the commands (default)
 help:
@@ -57,32 +81,38 @@ help:
 	@echo "  make lint       ruff + pylint-odoo"
 	@echo "  make test-odoo  Odoo's own crm and project tests, without then with $(ADDON)"
 	@echo "  make bench      fresh '$(BENCH_DB)' database, then this addon against base_automation"
-	@echo "  make check-env  check that Odoo 18 and PostgreSQL are usable"
+	@echo "  make check-env  bring Odoo 18 and PostgreSQL when missing (.build/venv, .build/pgdata)"
+	@echo "  make stop-db    stop the private PostgreSQL cluster of .build/pgdata"
+	@echo "  make test-fresh make test in a clone, as on a new machine (no Odoo, private PostgreSQL)"
 	@echo "  make clean      remove .build/ and drop the $(DEMO_DB) / $(TEST_DB) databases"
-	@echo "Variables: PYTHON=$(PYTHON) DEMO_DB=$(DEMO_DB) TEST_DB=$(TEST_DB) HTTP_PORT=$(HTTP_PORT)"
+	@echo "Variables: PYTHON=$(PYTHON) ODOO_SRC=$(ODOO_SRC) ODOO_BRANCH=$(ODOO_BRANCH) PG=$(PG)"
+	@echo "           DEMO_DB=$(DEMO_DB) TEST_DB=$(TEST_DB) HTTP_PORT=$(HTTP_PORT) TEST_HTTP_PORT=$(TEST_HTTP_PORT)"
 
-## check-env: fail early, with a clear message, when Odoo 18 or PostgreSQL is missing
+## check-env: bring Odoo 18 and PostgreSQL when missing (tools/bootstrap.sh), then check them
 check-env:
-	@$(PYTHON) -c 'import odoo.release as r, sys; sys.exit(r.version_info[0] != 18)' >/dev/null 2>&1 \
-	  || { echo "ERROR: Odoo 18 is not importable by $(PYTHON): see README 'Get Odoo 18 Community'" >&2; exit 1; }
 	@test -f "$(ODOO_ADDONS)/crm/__manifest__.py" \
-	  || { echo "ERROR: Odoo's standard addons (crm, project) were not found next to the odoo package ($(ODOO_ADDONS)): see README 'Get Odoo 18 Community'" >&2; exit 1; }
-	@command -v psql >/dev/null && command -v dropdb >/dev/null \
-	  || { echo "ERROR: the PostgreSQL client tools (psql, dropdb) are missing: apt-get install -y postgresql-client" >&2; exit 1; }
-	@psql -d postgres -Atqc 'select 1' >/dev/null 2>&1 \
-	  || { echo "ERROR: PostgreSQL is not reachable at 127.0.0.1:5432 (default socket) as role $$(id -un) without password: start it (e.g. 'service postgresql start') and create the role (createuser -s $$(id -un))" >&2; exit 1; }
+	  || { echo "ERROR: Odoo's standard addons (crm, project) were not found next to the odoo package of $(PY) ($(ODOO_ADDONS))" >&2; exit 1; }
+	@$(PSQL) -d postgres -Atqc 'select 1' >/dev/null \
+	  || { echo "ERROR: PostgreSQL is not reachable as role $$(id -un) without password: create the role (createuser -s $$(id -un)), or use PG=private" >&2; exit 1; }
 
 ## deps: install the Python dev tools of requirements-dev.txt, only if one is missing
 deps:
-	@$(PYTHON) -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' $(DEV_MODULES) \
-	  || { echo ">> Installing requirements-dev.txt"; \
-	       PIP_ROOT_USER_ACTION=ignore PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q -r requirements-dev.txt; }
+	@if $(PY) -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' $(DEV_MODULES); then \
+	  echo ">> Test tools (requirements-dev.txt): installed"; \
+	else \
+	  echo ">> Test tools: installing requirements-dev.txt"; \
+	  PIP_ROOT_USER_ACTION=ignore PIP_BREAK_SYSTEM_PACKAGES=1 $(PY) -m pip install -qq -r requirements-dev.txt; \
+	fi
 
 ## chromium: install a headless browser for Odoo's browser tests (tours), only if missing
 chromium:
-	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
-	  || { echo ">> Installing chromium"; apt-get update -qq \
-	       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then \
+	  echo ">> Browser for the tours: installed"; \
+	else \
+	  echo ">> Browser for the tours: installing Debian's chromium"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || { echo "ERROR: could not install chromium (apt-get needs root): sudo apt-get install -y chromium" >&2; exit 1; }; \
+	fi
 
 ## link: (re)create .build/addons/$(ADDON) -> repository root
 link:
@@ -94,12 +124,12 @@ link:
 # install error or when one of the modules is not installed.
 define fresh_db
 	@echo ">> Creating database $(1) with $(or $(2),$(MODULES)) + demo data (log: .build/install-$(1).log)"
-	@dropdb --if-exists --force $(1)
+	@$(DROPDB) --if-exists --force $(1)
 	@rm -rf $(DATA_DIR)/filestore/$(1)
 	@log=$(BUILD)/install-$(1).log; rm -f $$log; \
 	if ! $(ODOO) -d $(1) -i $(or $(2),$(MODULES)) --stop-after-init --logfile=$$log \
 	   || grep -qE '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' $$log \
-	   || [ "$$(psql -d $(1) -Atqc "select count(*) from ir_module_module where state = 'installed' \
+	   || [ "$$($(PSQL) -d $(1) -Atqc "select count(*) from ir_module_module where state = 'installed' \
 	          and name = any(string_to_array('$(or $(2),$(MODULES))', ','))")" \
 	        != "$$(echo '$(or $(2),$(MODULES))' | tr ',' '\n' | wc -l)" ]; then \
 	  echo "ERROR: installing $(or $(2),$(MODULES)) into $(1) failed. Errors, then the end of $$log:" >&2; \
@@ -122,7 +152,7 @@ demo: check-env link
 test: check-env deps chromium link
 	$(if $(filter 1,$(FRESH)),$(call fresh_db,$(TEST_DB)))
 	@echo ">> Running the tests of $(ADDON) with pytest-odoo on $(TEST_DB)"
-	@$(PYTHON) -m pytest -p no:cacheprovider --rootdir=$(BUILD_ADDONS) \
+	@$(PYTEST) --rootdir=$(BUILD_ADDONS) \
 	  --odoo-database=$(TEST_DB) --odoo-addons-path=$(ADDONS_PATH) \
 	  --odoo-extra=data-dir=$(DATA_DIR) --odoo-extra=log-handler=odoo.tests.common:CRITICAL \
 	  --odoo-extra=http-port=$(TEST_HTTP_PORT) --odoo-http --odoo-log-level=warn \
@@ -139,12 +169,12 @@ update: check-env link
 lint: deps link
 	@rc=0; \
 	echo ">> ruff check ."; \
-	$(PYTHON) -m ruff check . || rc=1; \
+	$(PY) -m ruff check . || rc=1; \
 	echo ">> pylint (pylint-odoo) on $(ADDON)"; \
 	if [ -z "$$(find . -path ./.build -prune -o -path ./.git -prune -o -name '*.py' -print -quit)" ]; then \
 	  echo "no Python file yet: skipped"; \
 	else \
-	  (cd $(BUILD_ADDONS) && $(PYTHON) -m pylint --rcfile=$(CURDIR)/.pylintrc $(ADDON)) || rc=1; \
+	  (cd $(BUILD_ADDONS) && $(PY) -m pylint --rcfile=$(CURDIR)/.pylintrc $(ADDON)) || rc=1; \
 	fi; \
 	exit $$rc
 
@@ -155,24 +185,45 @@ test-odoo: check-env deps chromium link
 	$(call fresh_db,$(ODOO_ADDON_DB))
 	@for db in $(ODOO_STOCK_DB) $(ODOO_ADDON_DB); do \
 	  echo ">> Odoo's $(ODOO_SUITES) tests on $$db"; \
-	  $(PYTHON) -m pytest -p no:cacheprovider -q --rootdir=$(ODOO_ADDONS) \
+	  $(PYTEST) -q --rootdir=$(ODOO_ADDONS) \
 	    --odoo-database=$$db --odoo-addons-path=$(ADDONS_PATH) --odoo-extra=data-dir=$(DATA_DIR) \
 	    --odoo-http --odoo-log-level=critical --junitxml=$(BUILD)/odoo-tests-$$db.xml \
 	    $(addprefix $(ODOO_ADDONS)/,$(addsuffix /tests,$(ODOO_SUITES))) | tail -n 3 || true; \
 	done
-	@$(PYTHON) tools/compare_test_runs.py $(BUILD)/odoo-tests-$(ODOO_STOCK_DB).xml $(BUILD)/odoo-tests-$(ODOO_ADDON_DB).xml
+	@$(PY) tools/compare_test_runs.py $(BUILD)/odoo-tests-$(ODOO_STOCK_DB).xml $(BUILD)/odoo-tests-$(ODOO_ADDON_DB).xml
 
 ## bench: this addon and Odoo's Automation Rules side by side, as ratios to a plain write
 bench: MODULES := crm,project,base_automation,$(ADDON)
 bench: check-env link
 	$(call fresh_db,$(BENCH_DB))
-	@$(PYTHON) bench/bench.py --database=$(BENCH_DB) --addons-path=$(ADDONS_PATH) $(BENCH_ARGS)
+	@$(PG_ENV) $(PY) bench/bench.py --database=$(BENCH_DB) --addons-path=$(ADDONS_PATH) $(BENCH_ARGS)
 
-## clean: remove .build/ (addon link, Odoo data, logs) and drop the databases
-clean:
+## stop-db: stop the private PostgreSQL cluster of .build/pgdata (if it runs)
+stop-db:
+	@BUILD='$(BUILD)' tools/bootstrap.sh stop-postgresql
+
+## test-fresh: `make test` as a new user runs it: in a clone of this repository's HEAD in
+## $(FRESH_DIR), with a Python that has no Odoo, Odoo 18 from FRESH_ODOO_SRC and a private
+## PostgreSQL. Run it again to time the second run, which reuses the clone's .build/.
+test-fresh:
+	@echo ">> Cloning HEAD into $(FRESH_DIR)/repo, with a Python without Odoo in $(FRESH_DIR)/python; Odoo from $(FRESH_ODOO_SRC)"
+	@if [ -d $(FRESH_DIR)/repo ]; then git -C $(FRESH_DIR)/repo fetch -q $(CURDIR) HEAD && git -C $(FRESH_DIR)/repo reset -q --hard FETCH_HEAD; \
+	 else git clone -q $(CURDIR) $(FRESH_DIR)/repo; fi
+	@[ -x $(FRESH_DIR)/python/bin/python ] || $(PYTHON) -m venv --without-pip $(FRESH_DIR)/python
+	@! $(FRESH_DIR)/python/bin/python -c 'import odoo' 2>/dev/null \
+	  || { echo "ERROR: $(FRESH_DIR)/python imports Odoo: this test needs a Python without it" >&2; exit 1; }
+	@rc=0; time $(MAKE) -C $(FRESH_DIR)/repo test PYTHON=$(FRESH_DIR)/python/bin/python \
+	  ODOO_SRC=$(FRESH_ODOO_SRC) PG=private TESTS="$(TESTS)" TEST_DB=$(TEST_DB) TEST_HTTP_PORT=$(TEST_HTTP_PORT) || rc=$$?; \
+	 $(MAKE) -s -C $(FRESH_DIR)/repo stop-db; exit $$rc
+
+## clean: stop the private PostgreSQL, remove .build/ (addon link, Odoo data, logs, venv,
+## Odoo link or copy, private cluster) and drop the databases of the reachable server
+clean: stop-db
+ifneq ($(PG),private)
 	-@dropdb --if-exists --force $(DEMO_DB) 2>/dev/null
 	-@dropdb --if-exists --force $(TEST_DB) 2>/dev/null
 	-@dropdb --if-exists --force $(BENCH_DB) 2>/dev/null
 	-@dropdb --if-exists --force $(ODOO_STOCK_DB) 2>/dev/null
 	-@dropdb --if-exists --force $(ODOO_ADDON_DB) 2>/dev/null
+endif
 	rm -rf $(BUILD)
