@@ -230,7 +230,7 @@ class TestScanIndexConcurrency(BaseCase):
 
     def remove(self, model, record_id):
         with self.registry.cursor() as cr:
-            api.Environment(cr, SUPERUSER_ID, {})[model].browse(record_id).unlink()
+            api.Environment(cr, SUPERUSER_ID, {})[model].browse(record_id).exists().unlink()
             cr.execute(f"DROP INDEX IF EXISTS {self.index}")
 
     def test_a_lead_write_is_not_blocked_while_a_date_trigger_is_saved(self):
