@@ -288,9 +288,9 @@ class WorkflowAutomation(models.Model):
         a workflow left without any would fire everywhere, so it is switched off instead,
         and its followers are told. Archived ones stay in the scope, which they still limit."""
         field_name = "team_ids" if records._name == "crm.team" else "project_ids"
+        field = self._fields[field_name]._description_string(self.env)
         workflows = self.sudo().with_context(active_test=False).search([(field_name, "in", records.ids)])
         for workflow in workflows.filtered(lambda w: not w[field_name] - records):
-            field = self._fields[field_name]._description_string(self.env)
             record_names = ", ".join((records & workflow[field_name]).mapped("display_name"))
             if workflow.active:
                 workflow.active = False

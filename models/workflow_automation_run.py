@@ -16,7 +16,7 @@ QUEUE_BATCH_SIZE = 200
 # Of which at most this many webhooks: they wait on the network, and a batch held past the
 # cron's time limit would be rolled back, its requests sent again by the next try.
 OUTBOUND_BATCH_SIZE = 20
-# How long the runs that need no attention are kept (Settings > CRM > Workflow Automation)
+# How long the runs that need no attention are kept (Settings > CRM > Workflow runs)
 RETENTION_PARAMETER = "crm_workflow_automation.run_retention_days"
 RETENTION_DAYS_DEFAULT = 365
 # Runs purged once older than the retention; a failed run only once dismissed
