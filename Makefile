@@ -187,7 +187,7 @@ test-odoo: check-env deps chromium link
 	  echo ">> Odoo's $(ODOO_SUITES) tests on $$db"; \
 	  $(PYTEST) -q --rootdir=$(ODOO_ADDONS) \
 	    --odoo-database=$$db --odoo-addons-path=$(ADDONS_PATH) --odoo-extra=data-dir=$(DATA_DIR) \
-	    --odoo-http --odoo-log-level=critical --junitxml=$(BUILD)/odoo-tests-$$db.xml \
+	    --odoo-extra=http-port=$(TEST_HTTP_PORT) --odoo-http --odoo-log-level=critical --junitxml=$(BUILD)/odoo-tests-$$db.xml \
 	    $(addprefix $(ODOO_ADDONS)/,$(addsuffix /tests,$(ODOO_SUITES))) | tail -n 3 || true; \
 	done
 	@$(PY) tools/compare_test_runs.py $(BUILD)/odoo-tests-$(ODOO_STOCK_DB).xml $(BUILD)/odoo-tests-$(ODOO_ADDON_DB).xml

@@ -20,6 +20,7 @@
         "views/workflow_automation_menus.xml",
         "views/crm_lead_views.xml",
         "views/project_project_views.xml",
+        "views/res_config_settings_views.xml",
     ],
     "demo": [
         "demo/workflow_automation_demo.xml",

@@ -7,3 +7,6 @@ from . import workflow_automation_mixin
 from . import crm_lead
 from . import project_project
 from . import mail_activity
+from . import crm_team
+from . import ir_model_fields
+from . import res_config_settings

@@ -32,6 +32,11 @@ class ProjectProject(models.Model):
                 action=action.display_name,
             ))
 
+    def unlink(self):
+        # before the deletion, which empties the projects of the workflows (empty: all projects)
+        self.env["workflow.automation"]._switch_off_losing_scope(self)
+        return super().unlink()
+
     def action_open_workflow_lead(self):
         self.ensure_one()
         return self.workflow_lead_id._workflow_action_open(self.workflow_lead_id.name)

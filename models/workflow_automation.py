@@ -279,6 +279,36 @@ class WorkflowAutomation(models.Model):
                 for workflow, vals in zip(self, vals_list, strict=True)]
 
     # ------------------------------------------------------------------
+    # The scope never widens
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _switch_off_losing_scope(self, records):
+        """``records`` (pipelines or projects) are being deleted. An empty scope means *all*:
+        a workflow left without any would fire everywhere, so it is switched off instead,
+        and its followers are told. Archived ones stay in the scope, which they still limit."""
+        field_name = "team_ids" if records._name == "crm.team" else "project_ids"
+        field = self._fields[field_name]._description_string(self.env)
+        workflows = self.sudo().with_context(active_test=False).search([(field_name, "in", records.ids)])
+        for workflow in workflows.filtered(lambda w: not w[field_name] - records):
+            record_names = ", ".join((records & workflow[field_name]).mapped("display_name"))
+            if workflow.active:
+                workflow.active = False
+                body = _(
+                    "“%(records)s” was deleted and the field “%(field)s” of this workflow is now empty, "
+                    "which means all of them: the workflow is switched off so that it does not fire on every one. "
+                    "Fill in “%(field)s”, then switch it on again.",
+                    records=record_names, field=field,
+                )
+            else:
+                body = _(
+                    "“%(records)s” was deleted and the field “%(field)s” of this workflow is now empty, "
+                    "which means all of them: fill it in before switching the workflow on.",
+                    records=record_names, field=field,
+                )
+            workflow.message_post(body=body, subtype_xmlid="mail.mt_comment")
+
+    # ------------------------------------------------------------------
     # The trigger index (DESIGN.md principle 2)
     # ------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 import threading
 from collections import defaultdict
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -15,6 +16,11 @@ QUEUE_BATCH_SIZE = 200
 # Of which at most this many webhooks: they wait on the network, and a batch held past the
 # cron's time limit would be rolled back, its requests sent again by the next try.
 OUTBOUND_BATCH_SIZE = 20
+# How long the runs that need no attention are kept (Settings > CRM > Workflow runs)
+RETENTION_PARAMETER = "crm_workflow_automation.run_retention_days"
+RETENTION_DAYS_DEFAULT = 365
+# Runs purged once older than the retention; a failed run only once dismissed
+PURGED_STATES = ("done", "skipped", "cancelled")
 
 
 class WorkflowAutomationRun(models.Model):
@@ -63,6 +69,10 @@ class WorkflowAutomationRun(models.Model):
     )
     message = fields.Text(help="The error of a failed run, or why a run was skipped.")
     is_test = fields.Boolean(string="Test", help="Run on a test record.")
+    dismissed = fields.Boolean(
+        readonly=True, copy=False,
+        help="A failed run seen and dealt with: it is deleted with the other runs once older than the retention.",
+    )
 
     _sql_constraints = [
         (
@@ -284,6 +294,24 @@ class WorkflowAutomationRun(models.Model):
         return None
 
     # ------------------------------------------------------------------
+    # Retention
+    # ------------------------------------------------------------------
+
+    @api.autovacuum
+    def _gc_old_runs(self):
+        """Delete the runs older than the retention that need no attention: done, skipped,
+        cancelled, and failed ones once dismissed. Scheduled runs are the queue: never purged."""
+        days = int(self.env["ir.config_parameter"].sudo().get_param(RETENTION_PARAMETER) or RETENTION_DAYS_DEFAULT)
+        domain = [
+            ("date", "<", fields.Datetime.now() - timedelta(days=days)),
+            "|", ("state", "in", PURGED_STATES), "&", ("state", "=", "failed"), ("dismissed", "=", True),
+        ]
+        runs = self.sudo().search(domain, limit=models.GC_UNLINK_LIMIT)
+        if len(runs) >= models.GC_UNLINK_LIMIT:
+            self.env.ref("base.autovacuum_job")._trigger()
+        runs.unlink()
+
+    # ------------------------------------------------------------------
     # Buttons
     # ------------------------------------------------------------------
 
@@ -308,6 +336,13 @@ class WorkflowAutomationRun(models.Model):
     def action_retry(self):
         self._check_state(("failed",), _("Retry"))
         self._execute_scheduled()
+
+    def action_dismiss(self):
+        """A failed run seen and dealt with: it may now be purged with the others."""
+        self.check_access("write")
+        self._check_state(("failed",), _("Dismiss"))
+        self.dismissed = True
+        return True
 
     def action_open_record(self):
         self.ensure_one()

@@ -1,14 +1,18 @@
 import calendar
+import logging
 from datetime import date as py_date
 from datetime import datetime as py_datetime
 from datetime import time as py_time
 from datetime import timedelta
 
+import psycopg2
 import pytz
+from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, sql_db
 from odoo.osv import expression
-from odoo.tools import sql
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL, sql
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation import TriggerSpec
@@ -33,6 +37,9 @@ STAGE_KINDS = ("stage_reached", "stage_changed")
 SCANNED_KINDS = ("date", "inactive")
 # Kinds fired by an activity of the record, created or marked done
 ACTIVITY_KINDS = ("activity_created", "activity_done")
+
+
+_logger = logging.getLogger(__name__)
 
 
 def _same_day_in_year(day, year):
@@ -110,6 +117,10 @@ class WorkflowAutomationTrigger(models.Model):
         help="Only activities of this type fire the trigger. Leave empty for any type.",
     )
     date_scanned_until = fields.Datetime(readonly=True, copy=False, help="End of the last scanned window.")
+    scan_error = fields.Text(
+        string="Scan error", readonly=True, copy=False,
+        help="Why the last hourly scan of this trigger failed; empty once a scan succeeds.",
+    )
     frequency = fields.Selection(
         [("every_time", "Every time"), ("first_time", "Only the first time for each record")],
         string="How often",
@@ -162,7 +173,7 @@ class WorkflowAutomationTrigger(models.Model):
                 trigger.display_name = kinds.get(trigger.kind, "")
 
     def _fields_editable_while_on(self):
-        return {"date_scanned_until", "date_catch_up"}
+        return {"date_scanned_until", "date_catch_up", "scan_error"}
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -177,12 +188,20 @@ class WorkflowAutomationTrigger(models.Model):
         return result
 
     def _ensure_scan_index(self):
-        """Scans search a date range: index its column, as ``index=True`` would."""
+        """Scans search a date range: index its column, as ``index=True`` would.
+
+        A plain ``CREATE INDEX`` would lock the table against writes until the admin's
+        transaction ends: the index is built concurrently, once that transaction is committed.
+        """
+        indexes = set()
         for trigger in self.filtered(lambda t: t.kind in SCANNED_KINDS):
             column = "write_date" if trigger.kind == "inactive" else trigger.date_field_id.name
             table = self.env[trigger.target]._table
-            if column:
-                sql.create_index(self.env.cr, sql.make_index_name(table, column), table, [f'"{column}"'])
+            if column and not sql.index_exists(self.env.cr, sql.make_index_name(table, column)):
+                indexes.add((table, column))
+        if indexes:
+            dbname = self.env.cr.dbname
+            self.env.cr.postcommit.add(lambda: _create_indexes_concurrently(dbname, sorted(indexes)))
 
     def _get_stages(self):
         """Return (from stage, to stage) in the stage model of the workflow's target."""
@@ -370,7 +389,37 @@ class WorkflowAutomationTrigger(models.Model):
         now = fields.Datetime.now()
         triggers = self.sudo().search([("kind", "in", SCANNED_KINDS), ("workflow_id.active", "=", True)])
         for trigger in triggers:
-            trigger._scan(now)
+            trigger._scan_safely(now)
+
+    def _scan_safely(self, now):
+        """Scan in a savepoint: a trigger that fails (a date out of range, an absurd offset)
+        keeps its window for the next scan, says why, and never stops the other triggers."""
+        self.ensure_one()
+        try:
+            with self.env["workflow.automation.action"]._savepoint():
+                self._scan(now)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise  # not the trigger's fault: the cron tries again
+        except Exception as error:  # noqa: BLE001 - whatever the data, the other triggers go on
+            _logger.warning("Workflow automation: the scan of trigger %s failed", self.id, exc_info=True)
+            self._record_scan_failure(str(error) or error.__class__.__name__)
+        else:
+            if self.scan_error:
+                self.scan_error = False
+
+    def _record_scan_failure(self, error):
+        """Keep the error on the trigger; tell the workflow's followers when it first appears."""
+        if self.scan_error == error:
+            return  # already told: the hourly scan does not repeat itself every hour
+        self.scan_error = error
+        self.workflow_id.message_post(
+            body=_(
+                "The trigger “%(trigger)s” could not be scanned for its dates, and fires on no record "
+                "until this is fixed (the other triggers go on): %(error)s",
+                trigger=self.display_name, error=error,
+            ),
+            subtype_xmlid="mail.mt_comment",
+        )
 
     def _scan(self, now):
         """Fire on the records whose occurrence is in the window since the last scan.
@@ -452,7 +501,8 @@ class WorkflowAutomationTrigger(models.Model):
     def _scan_search(self, domain):
         """Search ``domain`` among the records of the workflow's scope and company."""
         Model = self.env[self.target].sudo().with_context(active_test=False)
-        scope = self.workflow_id.team_ids if self.target == "crm.lead" else self.workflow_id.project_ids
+        workflow = self.workflow_id.with_context(active_test=False)  # an archived pipeline is still in the scope
+        scope = workflow.team_ids if self.target == "crm.lead" else workflow.project_ids
         domain = [*domain, ("company_id", "in", [False, self.workflow_id.company_id.id])]
         if scope:
             domain.append((Model._workflow_scope_field or "id", "in", scope.ids))
@@ -480,3 +530,24 @@ class WorkflowAutomationTrigger(models.Model):
         for vals in run_vals:
             vals["occurrence"] = occurrences[vals["res_id"]]
         Run.create(run_vals)
+
+
+def _create_indexes_concurrently(dbname, indexes):
+    """Create the ``(table, column)`` indexes that do not exist yet, without locking out writes.
+
+    ``CREATE INDEX CONCURRENTLY`` cannot run in a transaction: it gets a connection of its own,
+    in autocommit. A build that fails leaves an invalid index, dropped so that the next save
+    builds it again.
+    """
+    with sql_db.db_connect(dbname).cursor() as cr:
+        cr.connection.set_isolation_level(ISOLATION_LEVEL_AUTOCOMMIT)
+        for table, column in indexes:
+            name = sql.make_index_name(table, column)
+            try:
+                cr.execute(SQL(
+                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s (%s)",
+                    SQL.identifier(name), SQL.identifier(table), SQL.identifier(column),
+                ))
+            except psycopg2.Error:
+                _logger.exception("Workflow automation: the index %s could not be built", name)
+                cr.execute(SQL("DROP INDEX CONCURRENTLY IF EXISTS %s", SQL.identifier(name)))

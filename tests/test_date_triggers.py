@@ -1,11 +1,11 @@
 from datetime import date, datetime
 
 from freezegun import freeze_time
+from markupsafe import escape
 
 from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
-from odoo.tools import sql
 
 from .common import WorkflowAutomationCase
 
@@ -118,12 +118,6 @@ class TestDateTriggers(WorkflowAutomationCase):
         run = self.runs(workflow)
         self.assertEqual((run.res_id, run.occurrence), (lead.id, date(2026, 3, 10)))
 
-    def test_the_scanned_date_column_gets_an_index(self):
-        index = sql.make_index_name("crm_lead", "date_deadline")
-        self.env.cr.execute("DROP INDEX IF EXISTS %s" % index)
-        self.date_workflow()
-        self.assertTrue(sql.index_exists(self.env.cr, index))
-
     def test_a_field_that_is_not_a_date_is_refused(self):
         name_field = self.env["ir.model.fields"]._get("crm.lead", "name")
         with self.assertRaisesRegex(ValidationError, "field “Date field”: choose a date or date and time field"):
@@ -181,3 +175,98 @@ class TestInactivityTriggers(WorkflowAutomationCase):
             self.stale_workflow(stage_id=False)
         with self.assertRaisesRegex(ValidationError, "field “Days without change”: count at least one day"):
             self.stale_workflow(inactive_days=0)
+
+
+@tagged("post_install", "-at_install")
+class TestScanIsolation(WorkflowAutomationCase):
+    """One trigger whose dates cannot be computed never stops the others: whatever the data
+    (written before values were bounded at save, or extreme field values), in a Tokyo company."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.partner_id.tz = "Asia/Tokyo"
+        cls.deadline_field = cls.model_field("date_deadline")
+
+    def scan_at(self, moment):
+        with freeze_time(moment):
+            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+
+    def assert_others_go_on(self, bad_trigger, break_it):
+        """Scan a workflow with ``bad_trigger`` (values), broken by ``break_it(trigger)``, beside a
+        good date trigger due in the same window: the good one fires, the bad one says why."""
+        with freeze_time("2026-12-30 12:00"):
+            bad = self.create_workflow(
+                [{**bad_trigger, "actions": [{"kind": "note", "note_body": "bad"}]}],
+                name="Bad dates", team_ids=[Command.set(self.team_a.ids)],
+            )
+            good = self.create_workflow(
+                [{
+                    "kind": "date", "date_field_id": self.deadline_field.id, "date_offset": 0, "date_hour": 9,
+                    "actions": [{"kind": "note", "note_body": "good"}],
+                }],
+                name="Good dates", team_ids=[Command.set(self.team_a.ids)],
+            )
+            lead = self.create_leads(date_deadline=date(2026, 12, 31))
+        self.scan_at("2026-12-30 12:00")  # first scan: the windows start now
+        bad.message_subscribe(partner_ids=self.sales_manager.partner_id.ids)
+        break_it(bad.trigger_ids)
+        self.env.invalidate_all()
+
+        self.scan_at("2026-12-31 12:00")  # December 31 at 9:00 in Tokyo is in the window
+        self.assertEqual((self.runs(good).res_id, self.runs(good).state), (lead.id, "done"))
+        trigger = bad.trigger_ids
+        self.assertTrue(trigger.scan_error)
+        self.assertEqual(trigger.date_scanned_until, datetime(2026, 12, 30, 12, 0), "its window is kept")
+        notice = self.scan_notices(trigger)
+        self.assertEqual(len(notice), 1)
+        self.assertIn(self.sales_manager.partner_id, notice.notified_partner_ids)
+        self.assertIn(trigger.display_name, notice.body)
+
+        self.scan_at("2026-12-31 13:00")
+        self.assertEqual(len(self.scan_notices(trigger)), 1, "the followers are told once, not every hour")
+        return trigger
+
+    @staticmethod
+    def scan_notices(trigger):
+        error = escape(trigger.scan_error)
+        return trigger.workflow_id.message_ids.filtered(lambda message: error in (message.body or ""))
+
+    def set_column(self, trigger, column, value):
+        """Write what the form would refuse today, as data saved before the bound was."""
+        self.env.flush_all()
+        self.env.cr.execute(f"UPDATE workflow_automation_trigger SET {column} = %s WHERE id = %s", [value, trigger.id])
+
+    def test_a_yearly_datetime_at_the_end_of_time(self):
+        conversion = self.model_field("date_conversion")
+
+        def year_9999(_trigger):
+            self.create_leads(date_conversion=datetime(9999, 12, 31, 23, 0))
+
+        trigger = self.assert_others_go_on(
+            {"kind": "date", "date_field_id": conversion.id, "date_yearly": True, "date_offset": 0}, year_9999
+        )
+        self.assertFalse(self.runs(trigger.workflow_id))
+
+    def test_an_offset_of_five_million_days(self):
+        self.assert_others_go_on(
+            {"kind": "date", "date_field_id": self.deadline_field.id, "date_offset": 1, "date_direction": "before"},
+            lambda trigger: self.set_column(trigger, "date_offset", 5_000_000),
+        )
+
+    def test_an_inactivity_of_two_billion_days(self):
+        self.assert_others_go_on(
+            {"kind": "inactive", "stage_id": self.stage_new.id, "inactive_days": 14},
+            lambda trigger: self.set_column(trigger, "inactive_days", 2_000_000_000),
+        )
+
+    def test_a_scan_that_works_again_clears_the_error(self):
+        trigger = self.assert_others_go_on(
+            {"kind": "inactive", "stage_id": self.stage_new.id, "inactive_days": 14},
+            lambda trigger: self.set_column(trigger, "inactive_days", 2_000_000_000),
+        )
+        self.set_column(trigger, "inactive_days", 14)
+        trigger.invalidate_recordset()
+        self.scan_at("2026-12-31 14:00")
+        self.assertFalse(trigger.scan_error)
+        self.assertEqual(trigger.date_scanned_until, datetime(2026, 12, 31, 14, 0))

@@ -36,3 +36,28 @@ class TestDemoData(TransactionCase):
         presets = self.env["workflow.automation"].with_context(active_test=False).search([("is_preset", "=", True)])
         self.assertTrue(presets)
         self.assertFalse(any(presets.mapped("active")))
+
+    def test_demo_workflows_leave_other_records_alone(self):
+        """Odoo's own tests run on a demo database: a record outside the demo scope (a new
+        project, an opportunity of the stock Sales pipeline) is untouched by the demo workflows."""
+        self.env.ref(DEMO % "workflow_automation_demo_lost").active = True  # off, until someone tries it
+        demo_user = self.env.ref("base.user_demo")
+        project = self.env["project.project"].create({"name": "Not a demo project"})
+        self.assertFalse(project.user_id == demo_user)
+        self.assertNotIn(demo_user.partner_id, project.message_partner_ids)
+        self.assertFalse(project.activity_ids)
+
+        lead = self.env["crm.lead"].create({
+            "name": "Not a demo deal", "type": "opportunity",
+            "team_id": self.env.ref("sales_team.team_sales_department").id,
+        })
+        lead.stage_id = self.env.ref("crm.stage_lead3")
+        lead.action_set_lost()
+        self.assertFalse(lead.activity_ids)
+        self.assertFalse(lead.tag_ids)
+
+        runs = self.env["workflow.automation.run"].search([
+            "|", "&", ("res_model", "=", "project.project"), ("res_id", "=", project.id),
+            "&", ("res_model", "=", "crm.lead"), ("res_id", "=", lead.id),
+        ])
+        self.assertFalse(runs)
