@@ -5,7 +5,7 @@ committed, then another while runs are due (the cron wakes itself). Prints the P
 received, the duplicates (same lead twice), the calls and the longest one. It commits a
 pipeline, a workflow and leads into DATABASE, then removes them.
 
-    python3 tools/measure_slow_webhooks.py DATABASE ADDONS_PATH [COUNT] [SECONDS]
+    python3 tools/measure_slow_webhooks.py DATABASE ADDONS_PATH [COUNT] [SECONDS] [CRON_TIME_LIMIT]
 """
 
 import json
@@ -40,8 +40,10 @@ def serve(delay):
     return server, received
 
 
-def main(database, addons_path, count=25, delay=4.0):
-    odoo.tools.config.parse_config([f"--addons-path={addons_path}", "--log-level=warn"])
+def main(database, addons_path, count=25, delay=4.0, limit=-1):
+    odoo.tools.config.parse_config([
+        f"--addons-path={addons_path}", "--log-level=warn", f"--limit-time-real-cron={limit}",
+    ])
     registry = odoo.modules.registry.Registry(database)
     server, received = serve(delay)
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
@@ -70,9 +72,10 @@ def main(database, addons_path, count=25, delay=4.0):
             Run._cron_execute_due_runs()
             calls.append(time.monotonic() - start)
     duplicates = sum(n - 1 for n in Counter(received).values())
-    print(f"{count} webhooks to an endpoint answering in {delay:g} s, cron time limit "
-          f"{odoo.tools.config['limit_time_real']} s (budget {Run._time_budget():g} s): {len(received)} POSTs, "
-          f"{duplicates} duplicates, {len(calls)} calls of the cron, the longest {max(calls):.1f} s")
+    limit = limit if limit > 0 else odoo.tools.config["limit_time_real"]
+    print(f"{count} webhooks to an endpoint answering in {delay:g} s, cron time limit {limit} s "
+          f"(budget {Run._time_budget():g} s): {len(received)} POSTs, {duplicates} duplicates, "
+          f"{len(calls)} calls of the cron, the longest {max(calls):.1f} s")
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         env["workflow.automation"].browse(ids["workflow"]).active = False
@@ -86,4 +89,4 @@ def main(database, addons_path, count=25, delay=4.0):
 
 if __name__ == "__main__":
     database, addons_path, *options = sys.argv[1:]
-    main(database, addons_path, *map(int, options[:1]), *map(float, options[1:2]))
+    main(database, addons_path, *map(int, options[:1]), *map(float, options[1:2]), *map(int, options[2:3]))
