@@ -2,15 +2,12 @@ import contextlib
 import json
 import logging
 import math
-import time
 from collections import deque
 from contextlib import contextmanager
 from copy import copy
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytz
-import requests
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 
@@ -18,6 +15,7 @@ from odoo import Command, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.misc import format_date
 
+from ..services import webhook_transport
 from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
@@ -44,10 +42,6 @@ ACTION_KINDS = {
 # Calls to other systems cannot be rolled back: the user never waits for them (they always
 # go through the queue of delayed actions) and a batch is never replayed.
 QUEUED_KINDS = ("webhook",)
-# A webhook response kept on its run, in characters
-WEBHOOK_RESPONSE_SIZE = 500
-# Answers worth another attempt; other non-2xx answers would be the same the next time
-WEBHOOK_RETRY_STATUSES = (408, 425, 429)
 
 # Kinds whose effect leaves the database (a message to a customer, a call to another
 # system): on test records they are recorded, not sent (DESIGN.md principle 9).
@@ -97,14 +91,6 @@ FOLLOWUP_EFFECTS = {
     "mark_lost": ("crm.lead",),
     "close_project": ("project.project",),
 }
-
-
-class WebhookError(Exception):
-    """A webhook not delivered; ``answered`` is False when the endpoint did not answer at all."""
-
-    def __init__(self, message, answered):
-        super().__init__(message)
-        self.answered = answered
 
 
 class WorkflowAutomationAction(models.Model):
@@ -483,9 +469,9 @@ class WorkflowAutomationAction(models.Model):
     @api.constrains("kind", "webhook_url", "webhook_timeout", "webhook_retries", "webhook_field_ids")
     def _check_webhook(self):
         for action in self.filtered(lambda a: a.kind == "webhook"):
-            url = urlsplit(action.webhook_url or "")
-            if url.scheme not in ("http", "https") or not url.hostname:
-                action._raise_invalid("webhook_url", _("enter an http:// or https:// address."))
+            problem = webhook_transport.url_problem(action.webhook_url or "", action._webhook_allowed_hosts())
+            if problem:
+                action._raise_invalid("webhook_url", f"{self.env._(problem)}.")
             if not 1 <= action.webhook_timeout <= 30:
                 action._raise_invalid("webhook_timeout", _("the timeout must be between 1 and 30 seconds."))
             if not 0 <= action.webhook_retries <= 5:
@@ -652,19 +638,12 @@ class WorkflowAutomationAction(models.Model):
         ``kind`` is what to run, the action's own kind by default (or a follow-up's
         "when completed" effect). Return ``(errors, notes)``: ``{record id: error text}``
         for the records the action failed on, and ``{record id: text}`` that the action
-        reported for the others (an ``_execute_<kind>`` method may return such notes,
-        e.g. a webhook's response). Webhooks are sent record by record and never
-        replayed: a sent request cannot be rolled back.
+        reported for the others (an ``_execute_<kind>`` method may return such notes).
+        Webhooks do not come here: the queue sends them run by run (``_deliver_webhooks``
+        of the runs), as a sent request cannot be rolled back.
         """
         self.ensure_one()
-        kind = kind or self.kind
-        if kind == "webhook":
-            held = records.filtered("workflow_test_id")
-            errors, notes = self._send_webhooks(records - held)
-            notes.update(self._record_not_sent(held) if held else {})
-        else:
-            errors, notes = self._execute_isolating_failures(records, kind)
-        return errors, notes
+        return self._execute_isolating_failures(records, kind or self.kind)
 
     def _execute_isolating_failures(self, records, kind):
         """The batch at once; if it fails, record by record, to find the failing ones."""
@@ -1038,60 +1017,22 @@ class WorkflowAutomationAction(models.Model):
             return value.isoformat()
         return str(value) if field_type == "html" else value
 
-    def _send_webhooks(self, records):
-        """POST each record's payload; return ``(errors, notes)`` by record id.
+    def _webhook_allowed_hosts(self):
+        """The hosts webhooks may call although they are not public (a system parameter)."""
+        hosts = self.env["ir.config_parameter"].sudo().get_param(webhook_transport.ALLOWED_HOSTS_PARAMETER) or ""
+        return {host.strip().strip("[]").lower() for host in hosts.split(",") if host.strip()}
 
-        Once the endpoint has not answered at all (refused, timed out), the rest of the batch
-        is not tried: those runs fail at once, to be retried, instead of each waiting in vain.
+    def _post_webhook(self, record, headers):
+        """POST ``record``'s document once, with ``headers``; return the answer's text.
+
+        Raise ``webhook_transport.WebhookError``: whether to try again is the queue's decision.
         """
-        errors, notes = {}, {}
-        unreachable = None
-        with requests.Session() as session:
-            for record in records:
-                if unreachable:
-                    errors[record.id] = _(
-                        "Not sent: the endpoint did not answer for an earlier record (%s).", unreachable
-                    )
-                    continue
-                try:
-                    notes[record.id] = self._post_webhook(session, self._webhook_payload(record))
-                except WebhookError as error:
-                    errors[record.id] = str(error)
-                    unreachable = None if error.answered else str(error)
-                except Exception as error:  # noqa: BLE001 - a field that fails to compute fails its run only
-                    _logger.warning("Webhook of action %s failed on %s: %s", self.id, record, error)
-                    errors[record.id] = str(error) or error.__class__.__name__
-        return errors, notes
-
-    def _post_webhook(self, session, payload):
-        """POST ``payload``, retrying what may pass next time; return the answer, raise WebhookError."""
-        data = json.dumps(payload, default=str)
-        attempts = self.webhook_retries + 1
-        for attempt in range(1, attempts + 1):
-            if attempt > 1:
-                time.sleep(attempt - 1)  # 1 s, 2 s, ...: a moment for the endpoint to recover
-            try:
-                response = session.post(
-                    self.webhook_url, data=data, headers={"Content-Type": "application/json"},
-                    timeout=self.webhook_timeout, allow_redirects=False,
-                )
-            except requests.Timeout:
-                problem, answered = _("no answer within %s seconds", self.webhook_timeout), False
-            except requests.RequestException as error:
-                problem, answered = _("connection failed (%s)", error), False
-            else:
-                answer = self._webhook_answer(response)
-                if 200 <= response.status_code < 300:
-                    return answer if attempt == 1 else _("%(answer)s (attempt %(attempt)s)", answer=answer,
-                                                         attempt=attempt)
-                problem, answered = answer, True
-                if response.status_code < 500 and response.status_code not in WEBHOOK_RETRY_STATUSES:
-                    break
-        raise WebhookError(_("%(problem)s, after %(count)s attempt(s).", problem=problem, count=attempt), answered)
-
-    @api.model
-    def _webhook_answer(self, response):
-        body = response.text
-        if len(body) > WEBHOOK_RESPONSE_SIZE:
-            body = body[:WEBHOOK_RESPONSE_SIZE] + "…"
-        return _("HTTP %(status)s: %(body)s", status=response.status_code, body=body)
+        self.ensure_one()
+        answer = webhook_transport.post(
+            self.webhook_url,
+            json.dumps(self._webhook_payload(record), default=str),
+            {"Content-Type": "application/json", **headers},
+            self.webhook_timeout,
+            self._webhook_allowed_hosts(),
+        )
+        return self.env._(answer)

@@ -1,4 +1,6 @@
+import logging
 import threading
+import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -6,21 +8,25 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, format_datetime
+from odoo.tools import SQL, config, format_datetime
 
+from ..services.webhook_transport import WebhookError, WebhookRefused, display_url
 from .workflow_automation import TARGET_MODELS
 from .workflow_automation_action import QUEUED_KINDS
 
-# Due runs taken, executed and committed together by the queue's cron.
+_logger = logging.getLogger(__name__)
+
+# Due runs taken, executed and committed together by the queue's cron (webhooks aside).
 QUEUE_BATCH_SIZE = 200
-# Of which at most this many webhooks: they wait on the network, and a batch held past the
-# cron's time limit would be rolled back, its requests sent again by the next try.
-OUTBOUND_BATCH_SIZE = 20
 # How long the runs that need no attention are kept (Settings > CRM > Workflow runs)
 RETENTION_PARAMETER = "crm_workflow_automation.run_retention_days"
 RETENTION_DAYS_DEFAULT = 365
 # Runs purged once older than the retention; a failed run only once dismissed
 PURGED_STATES = ("done", "skipped", "cancelled")
+# The cron's time limit when Odoo's configuration sets none, in seconds (Odoo's default)
+DEFAULT_CRON_TIME_LIMIT = 120
+# The wait before a webhook's second attempt; it doubles for each further one
+WEBHOOK_RETRY_DELAY = timedelta(minutes=1)
 
 
 class WorkflowAutomationRun(models.Model):
@@ -68,6 +74,7 @@ class WorkflowAutomationRun(models.Model):
         help="The run of a follow-up's “When completed” effect, not of the action itself.",
     )
     message = fields.Text(help="The error of a failed run, or why a run was skipped.")
+    attempt_count = fields.Integer(string="Attempts", readonly=True, help="How many times a webhook was sent.")
     is_test = fields.Boolean(string="Test", help="Run on a test record.")
     dismissed = fields.Boolean(
         readonly=True, copy=False,
@@ -180,48 +187,60 @@ class WorkflowAutomationRun(models.Model):
 
     @api.model
     def _cron_execute_due_runs(self):
-        """Execute the due runs by batches, committing each; then sleep until the next one.
+        """Execute the due runs within the time budget of a call; then sleep until the next one.
 
         Rows are taken with ``FOR UPDATE SKIP LOCKED``: processes sharing the queue never take
-        the same run, and a batch whose process dies is rolled back and taken again.
+        the same run, and a batch whose process dies is rolled back and taken again. Local
+        actions go by batches; webhooks one by one, each committed with its outcome before the
+        next is sent, so that a process that dies never sends a delivered request again.
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
-        while runs := self._lock_due_runs(QUEUE_BATCH_SIZE):
-            runs = runs._limit_outbound()
+        deadline = time.monotonic() + self._time_budget()
+        done = 0
+        while time.monotonic() < deadline and (runs := self._lock_due_runs(QUEUE_BATCH_SIZE)):
             runs._execute_scheduled()
-            self.env["ir.cron"]._notify_progress(done=len(runs), remaining=self._count_due_runs())
+            done += len(runs)
             if not auto_commit:
                 break
             # One transaction per batch, by design: a process that dies loses only its batch.
             self.env.cr.commit()  # pylint: disable=invalid-commit
+        while (run := self._lock_due_runs(1, outbound=True)) and (not done or run._webhook_fits(deadline)):
+            run._execute_scheduled()
+            done += 1
+            if auto_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        # What is left goes to a new call of the cron (woken below when due): reported as
+        # remaining, Odoo would call this method again at once, under the same time limit.
+        self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         self.search([("state", "=", "scheduled")], order="date_due", limit=1)._wake_queue()
 
-    def _limit_outbound(self):
-        """These runs but the webhooks beyond OUTBOUND_BATCH_SIZE, left due for the next batch."""
-        outbound = self.filtered(lambda run: run.action_id.kind in QUEUED_KINDS)
-        return self - outbound[OUTBOUND_BATCH_SIZE:]
+    @api.model
+    def _time_budget(self):
+        """Seconds a call of the queue's cron may take: half of the cron's time limit, Odoo's
+        ``limit_time_real_cron`` (``limit_time_real`` when it is -1; 120 when there is none)."""
+        limit = config["limit_time_real_cron"]
+        if limit is None or limit < 0:
+            limit = config["limit_time_real"]
+        return (limit if limit and limit > 0 else DEFAULT_CRON_TIME_LIMIT) / 2
+
+    def _webhook_fits(self, deadline):
+        """Whether this webhook ends before ``deadline`` in the worst case (no answer: the
+        timeout to connect, then to answer)."""
+        return time.monotonic() + 2 * self.action_id.webhook_timeout <= deadline
 
     @api.model
-    def _due_runs_sql(self, select):
-        return SQL(
-            "SELECT %s FROM workflow_automation_run WHERE state = 'scheduled' AND date_due <= %s",
-            select,
-            fields.Datetime.now(),
+    def _lock_due_runs(self, limit, outbound=False):
+        """Take up to ``limit`` due runs: of the local actions, or (``outbound``) webhooks."""
+        self.flush_model(["state", "date_due", "action_kind"])
+        kinds = SQL(
+            "action_kind IN %s" if outbound else "(action_kind IS NULL OR action_kind NOT IN %s)", QUEUED_KINDS
         )
-
-    @api.model
-    def _lock_due_runs(self, limit):
-        self.flush_model(["state", "date_due"])
         self.env.cr.execute(SQL(
-            "%s ORDER BY date_due, id LIMIT %s FOR UPDATE SKIP LOCKED", self._due_runs_sql(SQL("id")), limit
+            """SELECT id FROM workflow_automation_run WHERE state = 'scheduled' AND date_due <= %s AND %s
+               ORDER BY date_due, id LIMIT %s FOR UPDATE SKIP LOCKED""",
+            fields.Datetime.now(), kinds, limit,
         ))
         return self.browse(row[0] for row in self.env.cr.fetchall())
-
-    @api.model
-    def _count_due_runs(self):
-        self.flush_model(["state", "date_due"])
-        self.env.cr.execute(self._due_runs_sql(SQL("count(*)")))
-        return self.env.cr.fetchone()[0]
 
     def _execute_scheduled(self):
         """Execute these runs now, each action once for all its records and triggering user."""
@@ -253,6 +272,9 @@ class WorkflowAutomationRun(models.Model):
             self.env[self[0].res_model].with_user(user or self.env.user).browse(self.mapped("res_id")), 1
         )
         kind = action.followup_effect if followup_effect else action.kind
+        if kind in QUEUED_KINDS:
+            self._deliver_webhooks(action.with_env(records.env), records)
+            return
         errors, notes = action.with_env(records.env)._execute_safely(records, kind)
         now = fields.Datetime.now()
         plain = self.filtered(lambda run: run.res_id not in errors and run.res_id not in notes)
@@ -265,6 +287,67 @@ class WorkflowAutomationRun(models.Model):
                 "date": now,
             })
         (self - plain)._notify_failures()
+
+    # ------------------------------------------------------------------
+    # Webhooks: one request per run, never replayed
+    # ------------------------------------------------------------------
+
+    def _deliver_webhooks(self, action, records):
+        """Send the webhook of each run, and record what came of it: done, failed, or due
+        again later. Test records are not sent (DESIGN.md principle 9)."""
+        held = records.filtered("workflow_test_id")
+        notes = action._record_not_sent(held) if held else {}
+        for run in self:
+            if run.res_id in notes:
+                vals = {"state": "done", "message": notes[run.res_id]}
+            else:
+                vals = run._send_webhook(action, records.browse(run.res_id))
+            run.write({**vals, "date": fields.Datetime.now()})
+        self.filtered(lambda run: run.state == "failed")._notify_failures()
+        self.filtered(lambda run: run.state == "scheduled")._wake_queue()
+
+    def _send_webhook(self, action, record):
+        """POST this run's webhook; return the run's new values."""
+        attempt = self.attempt_count + 1
+        url = display_url(action.webhook_url)
+        try:
+            answer = action._post_webhook(record, {"Idempotency-Key": self._idempotency_key()})
+        except WebhookRefused as error:
+            return self._webhook_not_sent_vals(url, self.env._(error.problem))
+        except WebhookError as error:
+            return dict(self._webhook_failure_vals(action, url, attempt, error), attempt_count=attempt)
+        except Exception as error:  # noqa: BLE001 - a field of the document that fails to compute: this run only
+            _logger.warning("Webhook of action %s failed on %s: %s", action.id, record, error)
+            return self._webhook_not_sent_vals(url, str(error) or error.__class__.__name__)
+        if attempt > 1:
+            answer = _("%(answer)s (attempt %(attempt)s)", answer=answer, attempt=attempt)
+        return {"state": "done", "message": answer, "attempt_count": attempt}
+
+    def _webhook_failure_vals(self, action, url, attempt, error):
+        """Failed, or, if it may pass later and retries are left, due again after a growing
+        delay (1 minute, then 2, 4, ...): the queue never waits for an endpoint to recover."""
+        problem = self.env._(error.problem)
+        if not error.retryable or attempt > action.webhook_retries:
+            return {"state": "failed", "message": _(
+                "The webhook to %(url)s failed after %(count)s attempt(s): %(problem)s.",
+                url=url, count=attempt, problem=problem,
+            )}
+        date_due = fields.Datetime.now() + WEBHOOK_RETRY_DELAY * 2 ** (attempt - 1)
+        return {"state": "scheduled", "date_due": date_due, "message": _(
+            "The webhook to %(url)s failed at attempt %(attempt)s of %(attempts)s (%(problem)s): next "
+            "attempt on %(date)s.",
+            url=url, attempt=attempt, attempts=action.webhook_retries + 1, problem=problem,
+            date=format_datetime(self.env, date_due, dt_format="short"),
+        )}
+
+    def _webhook_not_sent_vals(self, url, problem):
+        return {"state": "failed", "message": _("The webhook to %(url)s was not sent: %(problem)s.", url=url,
+                                                problem=problem)}
+
+    def _idempotency_key(self):
+        """The same for every attempt of this run, unique across databases: a receiver that
+        got it before drops the request."""
+        return f"{self.env['ir.config_parameter'].sudo().get_param('database.uuid')}-{self.id}"
 
     def _skip_reason(self, record):
         """Why this scheduled run must not execute on ``record`` (empty if deleted), or None."""

@@ -17,4 +17,5 @@ from . import test_tours
 from . import test_translation
 from . import test_triggers
 from . import test_usage
+from . import test_webhook_safety
 from . import test_workflow

@@ -6,11 +6,9 @@ import threading
 import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import TransactionCase, new_test_user
-from odoo.tests.common import _super_send
 
 
 class WorkflowAutomationCase(TransactionCase):
@@ -274,17 +272,23 @@ class WorkflowAutomationCase(TransactionCase):
 
 class WebhookEndpoint:
     """A real HTTP server on 127.0.0.1 (a free port) that keeps the JSON documents POSTed to
-    it and answers with the scripted ``responses`` (status, body, seconds to wait), then 200."""
+    it (and their headers) and answers with the scripted ``responses`` (status, body, seconds
+    to wait), then 200; ``on_request(count)``, if set, runs before each answer."""
 
     def __init__(self):
         self.received = []
+        self.headers = []
         self.responses = []
+        self.on_request = None
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 endpoint.received.append((self.headers["Content-Type"], json.loads(body)))
+                endpoint.headers.append(self.headers)
+                if endpoint.on_request:
+                    endpoint.on_request(len(endpoint.received))
                 status, text, wait = endpoint.responses.pop(0) if endpoint.responses else (200, "ok", 0)
                 time.sleep(wait)
                 self.send_response(status)
@@ -323,15 +327,17 @@ def closed_port_url():
         return f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
 
 
+# Webhooks may call these hosts although they are not public (the tests' endpoints)
+WEBHOOK_ALLOWED_HOSTS = "crm_workflow_automation.webhook_allowed_hosts"
+
+
 class OutboundCase(WorkflowAutomationCase):
-    """With a real local HTTP endpoint, started for each test."""
+    """With a real local HTTP endpoint, started for each test, that webhooks may call."""
 
     @classmethod
-    def _request_handler(cls, s, r, /, **kw):
-        """Odoo's test harness stretches timeouts under 10 s to 10 s: keep ours, the endpoint is local."""
-        if urlsplit(r.url).hostname == "127.0.0.1":
-            return _super_send(s, r, **kw)
-        return super()._request_handler(s, r, **kw)
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["ir.config_parameter"].set_param(WEBHOOK_ALLOWED_HOSTS, "127.0.0.1")
 
     def setUp(self):
         super().setUp()

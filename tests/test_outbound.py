@@ -1,12 +1,16 @@
 import json
-from datetime import date, datetime
+import threading
+from datetime import date, datetime, timedelta
+from unittest.mock import patch
 
-from odoo import Command, fields
+import psycopg2
+
+from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
+from odoo.tools import config
 
-from ..models.workflow_automation_run import OUTBOUND_BATCH_SIZE
-from .common import OutboundCase, closed_port_url
+from .common import WEBHOOK_ALLOWED_HOSTS, CommittedWorkflowCase, OutboundCase, WebhookEndpoint, closed_port_url
 
 
 @tagged("post_install", "-at_install")
@@ -91,18 +95,26 @@ class TestWebhook(OutboundCase):
         self.assertEqual((run.state, run.message), ("done", "HTTP 200: slow"))
         self.assertEqual(self.endpoint.payloads[0]["id"], lead.id)
 
+    def failed_message(self, problem, attempts=1):
+        return f"The webhook to {self.endpoint.url} failed after {attempts} attempt(s): {problem}."
+
+    def make_due(self, run):
+        """Travel to the run's due date (in the data, for a run rescheduled in the future)."""
+        self.assertGreater(run.date_due, fields.Datetime.now(), "rescheduled later, not slept on")
+        run.date_due = fields.Datetime.now() - timedelta(seconds=1)
+
     def test_endpoint_down_fails_the_runs_only(self):
-        workflow = self.webhook_workflow(url=closed_port_url(), webhook_retries=1)
+        workflow = self.webhook_workflow(url=closed_port_url(), webhook_retries=0)
         leads = self.qualify(self.create_leads(3))
         self.run_queue()
         self.assertEqual(leads.stage_id, self.stage_qualified, "the user's change is kept")
         runs = self.runs(workflow).sorted("res_id")
         self.assertEqual(set(runs.mapped("state")), {"failed"})
-        self.assertRegex(runs[0].message, r"^connection failed \(.*\), after 2 attempt\(s\)\.$")
-        # the endpoint did not answer: the rest of the batch is not tried (and does not wait)
-        for run in runs[1:]:
-            self.assertTrue(run.message.startswith("Not sent: the endpoint did not answer for an earlier record"))
-        self.assertIn("failed on 3 record(s)", workflow.message_ids[0].body)
+        for run in runs:
+            self.assertRegex(run.message, r"^The webhook to http://127\.0\.0\.1:\d+/hook failed after 1 attempt\(s\): "
+                                          r"connection failed \(.*\)\.$")
+        # one transaction per webhook: the first failure is told, the others counted for the next message
+        self.assertIn("The action “Send a webhook” failed on 1 record(s)", workflow.message_ids[0].body)
 
     def test_slow_endpoint_times_out(self):
         workflow = self.webhook_workflow(webhook_timeout=1, webhook_retries=0)
@@ -110,18 +122,29 @@ class TestWebhook(OutboundCase):
         lead = self.qualify()
         self.run_queue()
         run = self.runs(workflow)
-        self.assertEqual((run.state, run.message), ("failed", "no answer within 1 seconds, after 1 attempt(s)."))
+        self.assertEqual((run.state, run.message), ("failed", self.failed_message("no answer within 1 seconds")))
         self.assertEqual(lead.stage_id, self.stage_qualified)
 
-    def test_server_error_is_retried(self):
+    def test_server_error_is_rescheduled_with_a_growing_delay(self):
+        """No retry while the run is locked: a new due date, later each time (1, then 2 minutes)."""
         workflow = self.webhook_workflow(webhook_retries=2)
-        self.endpoint.responses = [(500, "busy", 0)]
+        self.endpoint.responses = [(500, "busy", 0), (503, "still busy", 0)]
         self.qualify()
-        self.run_queue()
         run = self.runs(workflow)
-        self.assertEqual((run.state, run.message), ("done", "HTTP 200: ok (attempt 2)"))
-        self.assertEqual(len(self.endpoint.received), 2)
-        self.assertEqual(self.endpoint.payloads[0], self.endpoint.payloads[1])
+        for attempt, (problem, minutes) in enumerate([("HTTP 500: busy", 1), ("HTTP 503: still busy", 2)], 1):
+            start = fields.Datetime.now()
+            self.run_queue()
+            self.assertEqual((run.state, run.attempt_count), ("scheduled", attempt))
+            self.assertEqual(len(self.endpoint.received), attempt)
+            self.assertGreaterEqual(run.date_due, start + timedelta(minutes=minutes))
+            self.assertLess(run.date_due, start + timedelta(minutes=minutes, seconds=30))
+            self.assertTrue(run.message.startswith(
+                f"The webhook to {self.endpoint.url} failed at attempt {attempt} of 3 ({problem}): next attempt on "
+            ), run.message)
+            self.make_due(run)
+        self.run_queue()
+        self.assertEqual((run.state, run.message, run.attempt_count), ("done", "HTTP 200: ok (attempt 3)", 3))
+        self.assertEqual(self.endpoint.payloads[0], self.endpoint.payloads[2])
 
     def test_server_error_after_the_retries_fails_the_run(self):
         workflow = self.webhook_workflow(webhook_retries=1)
@@ -129,7 +152,9 @@ class TestWebhook(OutboundCase):
         self.qualify()
         self.run_queue()
         run = self.runs(workflow)
-        self.assertEqual((run.state, run.message), ("failed", "HTTP 502: still down, after 2 attempt(s)."))
+        self.make_due(run)
+        self.run_queue()
+        self.assertEqual((run.state, run.message), ("failed", self.failed_message("HTTP 502: still down", 2)))
 
     def test_client_error_is_not_retried_and_its_answer_is_truncated(self):
         workflow = self.webhook_workflow(webhook_retries=2)
@@ -138,7 +163,7 @@ class TestWebhook(OutboundCase):
         self.run_queue()
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
-        self.assertEqual(run.message, f"HTTP 404: {'x' * 500}…, after 1 attempt(s).")
+        self.assertEqual(run.message, self.failed_message(f"HTTP 404: {'x' * 500}…"))
         self.assertEqual(len(self.endpoint.received), 1, "a retry would get the same answer")
 
     def test_batch_of_records_is_sent_record_by_record(self):
@@ -150,12 +175,32 @@ class TestWebhook(OutboundCase):
         self.assertEqual(sorted(payload["id"] for payload in self.endpoint.payloads), sorted(leads.ids))
         self.assertEqual(sorted(self.runs(workflow).mapped("state")), ["done", "done", "failed"])
 
-    def test_the_queue_sends_a_limited_number_of_webhooks_per_batch(self):
+    def test_every_post_carries_its_run_as_idempotency_key(self):
         workflow = self.webhook_workflow()
-        self.qualify(self.create_leads(OUTBOUND_BATCH_SIZE + 5))
-        self.run_queue()  # one batch in tests: the cron commits between batches otherwise
-        self.assertEqual(len(self.endpoint.received), OUTBOUND_BATCH_SIZE)
-        self.assertEqual(len(self.runs(workflow, "scheduled")), 5, "left for the next batch")
+        self.qualify(self.create_leads(2))
+        self.run_queue()
+        uuid = self.env["ir.config_parameter"].get_param("database.uuid")
+        runs = self.runs(workflow)
+        self.assertEqual(
+            sorted(headers["Idempotency-Key"] for headers in self.endpoint.headers),
+            sorted(f"{uuid}-{run.id}" for run in runs),
+        )
+
+    def test_a_batch_of_webhooks_stops_at_its_time_budget(self):
+        """The cron's time limit is 14 s: a batch may take 7 s. A webhook whose worst case (connecting,
+        then waiting for the answer, 3 s each) no longer fits is left due, and the cron called again."""
+        workflow = self.webhook_workflow(webhook_timeout=3)
+        self.endpoint.responses = [(200, "slow", 2)] * 3
+        self.qualify(self.create_leads(3))
+        cron = self.env.ref("crm_workflow_automation.workflow_automation_run_cron")
+        Trigger = self.env["ir.cron.trigger"]
+        triggers = Trigger.search([("cron_id", "=", cron.id)])
+        with patch.dict(config.options, {"limit_time_real_cron": 14}):
+            self.run_queue()
+        self.assertEqual(len(self.endpoint.received), 1, "after 2 s, 2 + 6 s no longer fit in 7 s")
+        self.assertEqual(len(self.runs(workflow, "scheduled")), 2, "left due for the next batch")
+        woken = Trigger.search([("cron_id", "=", cron.id)]) - triggers
+        self.assertLessEqual(min(woken.mapped("call_at")), fields.Datetime.now(), "the cron runs again at once")
 
     def test_project_webhook(self):
         workflow = self.webhook_workflow(
@@ -198,6 +243,72 @@ class TestWebhook(OutboundCase):
                 ValidationError, f"Workflow “Tell the ERP”, action “Send a webhook”, field “{field}”: {message}"
             ):
                 self.webhook_workflow(active=False, **values)
+
+
+@tagged("post_install", "-at_install")
+class TestWebhookDelivery(CommittedWorkflowCase):
+    """A worker killed after a POST never sends it again: on real, separately committed cursors."""
+
+    def setUp(self):
+        super().setUp()
+        self.endpoint = WebhookEndpoint()
+        self.addCleanup(self.endpoint.stop)
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["ir.config_parameter"].set_param(WEBHOOK_ALLOWED_HOSTS, "127.0.0.1")
+        self.addCleanup(self.commit_param, WEBHOOK_ALLOWED_HOSTS, False)
+        self.ids = self.commit_stage_workflow(
+            "Webhook test", {"kind": "webhook", "webhook_url": self.endpoint.url, "webhook_retries": 0},
+            ["Hook 0", "Hook 1"],
+        )
+
+    def commit_param(self, key, value):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["ir.config_parameter"].set_param(key, value)
+
+    def run_cron_in_a_worker(self, worker):
+        """Run the queue's cron in a thread of its own, on its own connection, committing as in
+        production; ``worker`` gets its backend pid once started, and the error it died of."""
+
+        def work():
+            try:
+                with self.registry.cursor() as cr:
+                    cr.execute("SELECT pg_backend_pid()")
+                    worker["pid"] = cr.fetchone()[0]
+                    api.Environment(cr, SUPERUSER_ID, {})["workflow.automation.run"]._cron_execute_due_runs()
+            except Exception as error:  # noqa: BLE001 - a killed worker dies; the test looks at how
+                worker["error"] = error
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+
+    def test_a_killed_worker_never_sends_a_delivered_post_again(self):
+        worker = {}
+
+        def kill_the_worker_on_the_second_post(count):
+            if count == 2:
+                with self.registry.cursor() as cr:
+                    cr.execute("SELECT pg_terminate_backend(%s)", [worker["pid"]])
+
+        self.endpoint.on_request = kill_the_worker_on_the_second_post
+        self.run_cron_in_a_worker(worker)  # dies after its second POST, before recording it
+        self.endpoint.on_request = None
+        self.assertEqual(len(self.endpoint.received), 2)
+        self.assertIsInstance(worker.get("error"), psycopg2.Error, "the worker was killed")
+        survivor = {}
+        self.run_cron_in_a_worker(survivor)  # another worker takes what is still due
+        self.assertNotIn("error", survivor)
+        first, second = self.ids["leads"]
+        self.assertEqual([payload["id"] for payload in self.endpoint.payloads], [first, second, second],
+                         "the first POST was recorded as sent before the second went: only the second is sent again")
+        keys = [headers["Idempotency-Key"] for headers in self.endpoint.headers]
+        self.assertEqual(keys[1], keys[2], "the receiver can drop the duplicate of the POST in flight")
+        self.assertNotEqual(keys[0], keys[1])
+        with self.registry.cursor() as cr:
+            runs = api.Environment(cr, SUPERUSER_ID, {})["workflow.automation.run"].search(
+                [("workflow_id", "=", self.ids["workflow"])]
+            )
+            self.assertEqual(runs.mapped("state"), ["done", "done"])
 
 
 @tagged("post_install", "-at_install")
