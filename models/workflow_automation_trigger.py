@@ -316,10 +316,9 @@ class WorkflowAutomationTrigger(models.Model):
         for action in self.action_ids:
             action_run_vals, errors = self._run_action(action, records, user)
             run_vals += action_run_vals
-            run_vals += [
-                Run._prepare_vals(action, record, user, "skipped", _("An earlier action of this trigger failed."))
-                for record in failed
-            ]
+            if failed:
+                skipped = self.workflow_id._in_readers_lang().env._("An earlier action of this trigger failed.")
+                run_vals += [Run._prepare_vals(action, record, user, "skipped", skipped) for record in failed]
             newly_failed = records.browse(list(errors))
             records -= newly_failed
             failed |= newly_failed

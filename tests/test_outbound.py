@@ -92,16 +92,17 @@ class TestWebhook(OutboundCase):
         self.assertEqual(self.endpoint.payloads[0]["id"], lead.id)
 
     def test_endpoint_down_fails_the_runs_only(self):
-        workflow = self.webhook_workflow(url=closed_port_url(), webhook_retries=1)
+        url = closed_port_url()
+        workflow = self.webhook_workflow(url=url, webhook_retries=1)
         leads = self.qualify(self.create_leads(3))
         self.run_queue()
         self.assertEqual(leads.stage_id, self.stage_qualified, "the user's change is kept")
         runs = self.runs(workflow).sorted("res_id")
         self.assertEqual(set(runs.mapped("state")), {"failed"})
-        self.assertRegex(runs[0].message, r"^connection failed \(.*\), after 2 attempt\(s\)\.$")
+        self.assertRegex(runs[0].message, rf"^Webhook to {url}: connection failed \(.*\), after 2 attempt\(s\)\.$")
         # the endpoint did not answer: the rest of the batch is not tried (and does not wait)
         for run in runs[1:]:
-            self.assertTrue(run.message.startswith("Not sent: the endpoint did not answer for an earlier record"))
+            self.assertTrue(run.message.startswith(f"Webhook to {url}: Not sent: the endpoint did not answer for an"))
         self.assertIn("failed on 3 record(s)", workflow.message_ids[0].body)
 
     def test_slow_endpoint_times_out(self):
@@ -110,7 +111,8 @@ class TestWebhook(OutboundCase):
         lead = self.qualify()
         self.run_queue()
         run = self.runs(workflow)
-        self.assertEqual((run.state, run.message), ("failed", "no answer within 1 seconds, after 1 attempt(s)."))
+        self.assertEqual(run.state, "failed")
+        self.assertEqual(run.message, f"Webhook to {self.endpoint.url}: no answer within 1 seconds, after 1 attempt(s).")
         self.assertEqual(lead.stage_id, self.stage_qualified)
 
     def test_server_error_is_retried(self):
@@ -129,7 +131,8 @@ class TestWebhook(OutboundCase):
         self.qualify()
         self.run_queue()
         run = self.runs(workflow)
-        self.assertEqual((run.state, run.message), ("failed", "HTTP 502: still down, after 2 attempt(s)."))
+        self.assertEqual(run.state, "failed")
+        self.assertEqual(run.message, f"Webhook to {self.endpoint.url}: HTTP 502: still down, after 2 attempt(s).")
 
     def test_client_error_is_not_retried_and_its_answer_is_truncated(self):
         workflow = self.webhook_workflow(webhook_retries=2)
@@ -138,7 +141,7 @@ class TestWebhook(OutboundCase):
         self.run_queue()
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
-        self.assertEqual(run.message, f"HTTP 404: {'x' * 500}…, after 1 attempt(s).")
+        self.assertEqual(run.message, f"Webhook to {self.endpoint.url}: HTTP 404: {'x' * 500}…, after 1 attempt(s).")
         self.assertEqual(len(self.endpoint.received), 1, "a retry would get the same answer")
 
     def test_batch_of_records_is_sent_record_by_record(self):
@@ -242,7 +245,7 @@ class TestEmail(OutboundCase):
         lead = self.qualify(self.sales_manager)
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
-        self.assertIn("Failed to render", run.message)
+        self.assertTrue(run.message.startswith("Template “Follow-up”: "), run.message)
         self.assertEqual(lead.stage_id, self.stage_qualified, "the user's change is kept")
 
     def test_preview_opens_odoo_template_preview(self):
