@@ -112,7 +112,9 @@ class TestWebhook(OutboundCase):
         self.run_queue()
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
-        self.assertEqual(run.message, f"Webhook to {self.endpoint.url}: no answer within 1 seconds, after 1 attempt(s).")
+        self.assertEqual(
+            run.message, f"Webhook to {self.endpoint.url}: no answer within 1 seconds, after 1 attempt(s)."
+        )
         self.assertEqual(lead.stage_id, self.stage_qualified)
 
     def test_server_error_is_retried(self):
