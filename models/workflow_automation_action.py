@@ -419,7 +419,8 @@ class WorkflowAutomationAction(models.Model):
 
     def _check_author_may_render(self, template):
         """At run time, the same rule for the author: the action's elevated rights are not theirs."""
-        author = self.template_author_id
+        # actions saved before their authors were recorded: their last writer
+        author = self.template_author_id or self.write_uid
         if not (author and self._is_template_editor(author)) and self._has_unsafe_expression(template):
             raise AccessError(self.env._(
                 "only members of the group “%(group)s” may write expressions here, and its author, "
@@ -1131,7 +1132,8 @@ class WorkflowAutomationAction(models.Model):
         skipped with the reason.
         """
         self.ensure_one()
-        Run = self.env["workflow.automation.run"]
+        readers = self.workflow_id._in_readers_lang().env  # who reads the runs, not who marked done
+        Run = readers["workflow.automation.run"]
         skipped = {
             record.id: reason
             for record in records
@@ -1142,8 +1144,8 @@ class WorkflowAutomationAction(models.Model):
         if to_run:
             actors = self.trigger_id._actors(to_run, self.env.context.get(DEPTH_CONTEXT_KEY, 0) + 1)
             errors, _notes = self.with_env(actors.env)._execute_safely(actors, self.followup_effect)
-        effect = dict(self._fields["followup_effect"]._description_selection(self.env))[self.followup_effect]
-        done = _("Follow-up completed: %s.", effect)
+        effect = dict(self._fields["followup_effect"]._description_selection(readers))[self.followup_effect]
+        done = readers._("Follow-up completed: %s.", effect)
         return [
             Run._prepare_followup_effect_vals(
                 self, record, user, stage_refs[record.id],

@@ -187,3 +187,14 @@ class TestTemplateAuthor(WorkflowAutomationCase):
         with mute_logger("odoo.addons.crm_workflow_automation.models.workflow_automation_action"):
             self.qualify(workflow)
         self.assertEqual(self.runs(workflow).state, "failed")
+
+    def test_a_non_editor_may_use_every_preset(self):
+        """The presets' texts hold placeholders only: copying them is writing them."""
+        presets = self.env["workflow.automation"].with_context(active_test=False).search([("is_preset", "=", True)])
+        self.assertTrue(presets)
+        Wizard = self.env["workflow.automation.preset.wizard"].with_user(self.manager)
+        for preset in presets:
+            with self.subTest(preset=preset.name):
+                action = Wizard.create({"preset_id": preset.id}).action_apply()
+                copy = self.env["workflow.automation"].browse(action["res_id"])
+                self.assertEqual(copy.trigger_ids.action_ids.template_author_id, self.manager)
