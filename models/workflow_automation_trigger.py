@@ -1,3 +1,4 @@
+import ast
 import calendar
 from datetime import date as py_date
 from datetime import datetime as py_datetime
@@ -13,6 +14,10 @@ from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation import TriggerSpec
 from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
+
+# What a condition may take from ``user``: plain ids. The record itself would reach the ORM
+# (``user.env``, ``user.sudo()``) with the engine's elevated rights: safe_eval cannot stop that.
+CONDITION_USER_PATHS = frozenset({"user.id", "user.company_id.id", "user.company_ids.ids", "user.partner_id.id"})
 
 # kind -> the targets it is offered for
 TRIGGER_KINDS = {
@@ -281,11 +286,27 @@ class WorkflowAutomationTrigger(models.Model):
     def _get_condition_domain(self):
         """Parse the condition and check it against the target model (raises if invalid)."""
         self.ensure_one()
+        self._check_condition_user_paths()
         domain = safe_eval(self.filter_domain or "[]", self._get_eval_context())
         if not isinstance(domain, (list, tuple)):
             raise ValueError(_("a domain is a list of conditions"))
         self.env[self.workflow_id.target]._search(domain)  # validates field names, runs no query
         return domain
+
+    def _check_condition_user_paths(self):
+        """Refuse, before evaluating it, a condition using ``user`` other than as a plain id."""
+        tree = ast.parse((self.filter_domain or "[]").strip(), mode="eval")
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "user":
+                while isinstance(parents.get(node), ast.Attribute):
+                    node = parents[node]
+                if ast.unparse(node) not in CONDITION_USER_PATHS:
+                    raise ValueError(self.env._(
+                        "“%(expression)s” is not allowed: use uid, or %(allowed)s",
+                        expression=ast.unparse(node),
+                        allowed=", ".join(sorted(CONDITION_USER_PATHS)),
+                    ))
 
     def _get_eval_context(self):
         return {

@@ -198,3 +198,32 @@ class TestTemplateAuthor(WorkflowAutomationCase):
                 action = Wizard.create({"preset_id": preset.id}).action_apply()
                 copy = self.env["workflow.automation"].browse(action["res_id"])
                 self.assertEqual(copy.trigger_ids.action_ids.template_author_id, self.manager)
+
+
+@tagged("post_install", "-at_install")
+class TestConditionHoldsNoCode(WorkflowAutomationCase):
+    """A condition is a domain evaluated under the engine's elevated rights: ``user`` may only
+    give plain ids, never the record whose methods would run with those rights."""
+
+    @staticmethod
+    def create_with_condition(Workflow, name, condition):
+        trigger = {"kind": "create", "filter_domain": condition}
+        return Workflow.create({"name": name, "trigger_ids": [Command.create(trigger)]})
+
+    def test_a_condition_cannot_reach_the_orm_through_the_user(self):
+        manager = self.new_workflow_manager()
+        admin = self.env.ref("base.user_admin")
+        self.env.flush_all()
+        self.env.cr.execute(SQL("SELECT password FROM res_users WHERE id = %s", admin.id))
+        password = self.env.cr.fetchone()[0]
+        Workflow = self.env["workflow.automation"].with_user(manager)
+        attack = f"[('id', '!=', user.env['res.users'].sudo().browse({admin.id}).write({{'password': 'owned'}}))]"
+        with self.assertRaisesRegex(ValidationError, "field “Condition”: .*“user.env”"):
+            self.create_with_condition(Workflow, "Sly", attack)
+        self.env.flush_all()
+        self.env.cr.execute(SQL("SELECT password FROM res_users WHERE id = %s", admin.id))
+        self.assertEqual(self.env.cr.fetchone()[0], password, "the administrator's password is unchanged")
+
+        fair = "[('user_id', '=', user.id), ('company_id', 'in', user.company_ids.ids), ('create_uid', '=', uid)]"
+        workflow = self.create_with_condition(Workflow, "Fair", fair)
+        self.assertEqual(workflow.trigger_ids.filter_domain, fair)
