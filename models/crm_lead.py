@@ -135,3 +135,9 @@ class CrmLead(models.Model):
     def toggle_active(self):
         with self._workflow_deferred():
             return super().toggle_active()
+
+    @api.model
+    def mail_allowed_qweb_expressions(self):
+        """Placeholders any user may write in a template of opportunities (Odoo's list, plus why
+        one was lost): plain field paths, rendered without evaluating code."""
+        return (*super().mail_allowed_qweb_expressions(), "object.lost_reason_id.name")

@@ -1,4 +1,4 @@
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -275,7 +275,7 @@ class WorkflowAutomation(models.Model):
         vals_list = super().copy_data(default=default)
         if default and "name" in default:
             return [dict(vals, active=False) for vals in vals_list]
-        return [dict(vals, name=_("%s (copy)", workflow.name), active=False)
+        return [dict(vals, name=self.env._("%s (copy)", workflow.name), active=False)
                 for workflow, vals in zip(self, vals_list, strict=True)]
 
     # ------------------------------------------------------------------
@@ -430,35 +430,49 @@ class WorkflowAutomation(models.Model):
     # Failures
     # ------------------------------------------------------------------
 
+    def _readers_lang(self):
+        """The language of who reads about this workflow's runs: most of its followers', else its
+        company's (not the language of whoever happened to trigger it)."""
+        langs = Counter(lang for lang in self.sudo().message_partner_ids.mapped("lang") if lang)
+        return langs.most_common(1)[0][0] if langs else self.company_id.partner_id.lang or self.env.lang
+
+    def _in_readers_lang(self):
+        return self.with_context(lang=self._readers_lang())
+
     def _notify_failure(self, runs):
         """Tell the followers that ``runs`` failed: once per workflow and hour at most,
-        with the number of failures since they were last told."""
+        with the number of failures since they were last told. The system tells them, in
+        their language: not the user whose change made the action run."""
         self.ensure_one()
         now = fields.Datetime.now()
         last = self.failure_notified_at
         if last and now < last + FAILURE_NOTIFICATION_PERIOD:
             return
+        workflow = self._in_readers_lang().sudo()
+        env = workflow.env
         lines = [
-            _(
-                "The action “%(action)s” failed on %(count)s record(s): %(error)s",
-                action=action.display_name or _("(deleted)"),
+            env._(
+                "The action “%(action)s” failed on %(count)s record(s), such as “%(record)s”: %(error)s",
+                action=action.with_env(env).display_name or env._("(deleted)"),
                 count=len(action_runs),
+                record=action_runs[0].record_name,
                 error=action_runs[0].message,
             )
             for action, action_runs in runs.grouped("action_id").items()
         ]
         if last:
-            failures = self.env["workflow.automation.run"].sudo().search_count(
+            failures = env["workflow.automation.run"].search_count(
                 [("workflow_id", "=", self.id), ("state", "=", "failed"), ("date", ">", last)]
             )
-            lines.append(_(
+            lines.append(env._(
                 "%(count)s failure(s) since the last notification, on %(date)s.",
                 count=failures,
-                date=format_datetime(self.env, last, dt_format="short"),
+                date=format_datetime(env, last, dt_format="short"),
             ))
-        lines.append(_("Further failures within the hour are counted in the next notification."))
-        workflow = self.sudo()
+        lines.append(env._("Further failures within the hour are counted in the next notification."))
         workflow.failure_notified_at = now
         workflow.message_post(
-            body=Markup("<br/>").join(lines), subtype_xmlid="mail.mt_comment"
+            body=Markup("<br/>").join(lines),
+            subtype_xmlid="mail.mt_comment",
+            author_id=env.ref("base.partner_root").id,
         )

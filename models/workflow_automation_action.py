@@ -2,6 +2,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 from collections import deque
 from contextlib import contextmanager
 from copy import copy
@@ -64,6 +65,12 @@ REQUIRED_PARAMETERS = {
 
 # Kinds that create records: each needs a name template ("{{ object.name }}" by default)
 CREATING_KINDS = ("create_project", "copy_lead", "repeat_lead")
+
+# The texts rendered as inline templates on the records (names, summaries and notes)
+TEMPLATE_FIELDS = ("new_name", "activity_summary", "activity_note", "note_body")
+TEMPLATE_EDITOR_GROUP = "mail.group_mail_template_editor"
+# How Python and the ORM say that a record has no such field
+MISSING_FIELD = re.compile(r"'([\w.]+)' object has no attribute '(\w+)'")
 
 # Field type -> the action field holding the value "set a field" writes
 SET_FIELD_VALUE_FIELDS = {
@@ -318,6 +325,15 @@ class WorkflowAutomationAction(models.Model):
     )
     set_field_relation = fields.Char(related="set_field_id.relation", string="Model of the record")
     set_value_res_id = fields.Many2oneReference(string="Record ID", model_field="set_field_relation")
+    template_author_id = fields.Many2one(
+        "res.users",
+        string="Texts written by",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="Who last wrote the name, summary or note templates: they render with that user's powers, "
+        "expressions only if that user is a Mail Template Editor.",
+    )
     # The record picked in the form; stored as its id (a missing record is refused, not dropped)
     set_value_ref = fields.Reference(
         selection="_selection_models",
@@ -326,6 +342,78 @@ class WorkflowAutomationAction(models.Model):
         inverse="_inverse_set_value_ref",
         help="Leave empty to clear the field.",
     )
+
+    # ------------------------------------------------------------------
+    # Texts render with their author's powers (as Odoo's mail templates)
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        actions = super().create([self._with_template_author(vals) for vals in vals_list])
+        actions._check_template_expressions()
+        return actions
+
+    def write(self, vals):
+        if set(TEMPLATE_FIELDS) & vals.keys():
+            self._check_template_expressions(vals)
+        return super().write(self._with_template_author(vals))
+
+    def _update_field_translations(self, field_name, translations, digest=None, source_lang=None):
+        if field_name not in TEMPLATE_FIELDS:
+            return super()._update_field_translations(field_name, translations, digest, source_lang)
+        for text in translations.values():
+            self._check_template_expressions({field_name: text})
+        # the author first: the ORM writes the translations in SQL, bypassing ``write``
+        self._write({"template_author_id": self.env.uid})
+        return super()._update_field_translations(field_name, translations, digest, source_lang)
+
+    def _with_template_author(self, vals):
+        """``vals`` with whoever writes a text as its author: never what the client says."""
+        vals = {name: value for name, value in vals.items() if name != "template_author_id"}
+        if set(TEMPLATE_FIELDS) & vals.keys():
+            vals["template_author_id"] = self.env.uid
+        return vals
+
+    @api.model
+    def _is_template_editor(self, user):
+        return user._is_superuser() or user.has_group(TEMPLATE_EDITOR_GROUP)
+
+    def _has_unsafe_expression(self, template):
+        """Whether ``template`` holds more than the placeholders Odoo lets any user write."""
+        return self.env["mail.render.mixin"]._has_unsafe_expression_template_inline_template(
+            template or "", self.target
+        )
+
+    def _unsafe_expression_refusal(self):
+        return self.env._(
+            "only members of the group “%(group)s” may write expressions here; use placeholders such as "
+            "{{ object.name }} or {{ object.partner_id.name }}.",
+            group=self.env.ref(TEMPLATE_EDITOR_GROUP).name,
+        )
+
+    def _check_template_expressions(self, vals=None):
+        """At save, Odoo's rule for mail templates (``mail.render.mixin``): who is not a template
+        editor may write field placeholders only, in all the texts of the actions they save
+        (``vals``: what a write is about to change)."""
+        if self.env.su or self._is_template_editor(self.env.user):
+            return
+        vals = vals or {}
+        for action in self:
+            for field_name in TEMPLATE_FIELDS:
+                if action._has_unsafe_expression(vals.get(field_name, action[field_name])):
+                    action._raise_invalid(field_name, action._unsafe_expression_refusal())
+
+    def _check_author_may_render(self, template):
+        """At run time, the same rule for the author: the action's elevated rights are not theirs."""
+        # actions saved before their authors were recorded: their last writer
+        author = self.template_author_id or self.write_uid
+        if not (author and self._is_template_editor(author)) and self._has_unsafe_expression(template):
+            raise AccessError(self.env._(
+                "only members of the group “%(group)s” may write expressions here, and its author, "
+                "%(author)s, is not one.",
+                group=self.env.ref(TEMPLATE_EDITOR_GROUP).name,
+                author=author.name or self.env._("unknown"),
+            ))
 
     @api.model
     def _default_name_templates(self):
@@ -688,8 +776,8 @@ class WorkflowAutomationAction(models.Model):
                 # in the records' environment: elevated rights in their company, chain depth
                 notes = self.with_env(records.env)._execute(records, kind)
         except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
-            _logger.warning("Workflow action %s failed on %s: %s", self.id, records, error)
-            return str(error) or error.__class__.__name__, {}
+            _logger.warning("Workflow action %s failed on %s", self.id, records, exc_info=True)
+            return self._error_text(error), {}
         return None, notes
 
     def _execute(self, records, kind):
@@ -712,28 +800,89 @@ class WorkflowAutomationAction(models.Model):
         """
         describe = getattr(self, f"_describe_{self.kind}", None)
         texts = describe(records) if describe else dict.fromkeys(records.ids, self.display_name)
+        langs = self._record_langs(records)
         records._message_log_batch({
-            record_id: Markup("<p>%s</p>") % _(
+            record_id: Markup("<p>%s</p>") % self.with_context(lang=langs[record_id]).env._(
                 "Test record, not sent: %(effect)s (workflow “%(workflow)s”).",
                 effect=text,
                 workflow=self.workflow_id.name,
             )
             for record_id, text in texts.items()
         })
-        return dict.fromkeys(records.ids, _("test: not sent"))
+        return dict.fromkeys(records.ids, self.workflow_id._in_readers_lang().env._("test: not sent"))
 
     def _describe_webhook(self, records):
         return dict.fromkeys(records.ids, _("the webhook to %s", self.webhook_url))
 
     def _describe_email(self, records):
-        subjects = self.mail_template_id._render_field("subject", records.ids)
-        return {record_id: _("the e-mail “%s”", subject) for record_id, subject in subjects.items()}
+        with self._naming_template(self.mail_template_id.name):
+            subjects = self.mail_template_id._render_field("subject", records.ids)
+        return {record_id: self.env._("the e-mail “%s”", subject) for record_id, subject in subjects.items()}
 
-    def _render(self, template_src, records):
-        """Render ``{{ object.field }}`` placeholders with Odoo's sandboxed inline templates."""
-        return self.env["mail.render.mixin"]._render_template(
-            template_src, records._name, records.ids, engine="inline_template"
-        )
+    def _render(self, field_name, records, langs):
+        """``{record id: text}``: the template ``field_name`` rendered on each record in its language
+        ``langs[record id]``, as ``mail.render.mixin._render_field`` renders per language, with the
+        powers of the template's author."""
+        texts = {}
+        for lang, lang_records in records.grouped(lambda record: langs[record.id]).items():
+            action = self.with_context(lang=lang)
+            template = action[field_name] or ""
+            with action._naming_template(self._fields[field_name]._description_string(self.env)):
+                action._check_author_may_render(template)
+                texts.update(action.env["mail.render.mixin"]._render_template(
+                    template, records._name, lang_records.ids, engine="inline_template"
+                ))
+        return texts
+
+    @api.model
+    def _record_langs(self, records):
+        """``{record id: language}`` of texts about each record: its customer's (an opportunity's own
+        *Language*), else its owner's, else its company's."""
+        return {
+            record.id: (
+                ("lang_id" in record and record.lang_id.code) or record.partner_id.lang or record.user_id.lang
+                or record.company_id.partner_id.lang or self.env.lang
+            )
+            for record in records
+        }
+
+    # ------------------------------------------------------------------
+    # Errors: one line saying what failed and why (the traceback goes to the log)
+    # ------------------------------------------------------------------
+
+    @contextmanager
+    def _naming_template(self, name):
+        """Say which template failed, and why in a line, rather than the renderer's traceback."""
+        try:
+            yield
+        except (UserError, SyntaxError) as error:
+            raise UserError(self.env._(
+                "Template “%(template)s”: %(error)s", template=name, error=self._root_cause_text(error)
+            )) from error
+
+    @api.model
+    def _root_cause_text(self, error):
+        """What went wrong at the bottom of a failed rendering: a missing field, or the first line of
+        the original error."""
+        cause = error
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        missing = MISSING_FIELD.search(str(cause))
+        if missing and missing.group(1) in self.env:
+            return self.env._(
+                "field “%(field)s” does not exist on %(model)s",
+                field=missing.group(2),
+                model=self.env["ir.model"]._get(missing.group(1)).name,
+            )
+        return self._error_text(cause)
+
+    @api.model
+    def _error_text(self, error):
+        """An error in one line: Odoo's own message for a user error, the first line of another
+        error's (never a traceback)."""
+        if isinstance(error, UserError) and error.args:
+            return " ".join(line.strip() for line in str(error.args[0]).splitlines() if line.strip())
+        return str(error).strip().split("\n", 1)[0] or error.__class__.__name__
 
     def _tags_field_value(self, command):
         tags = self.tag_ids if self.target == "crm.lead" else self.project_tag_ids
@@ -766,7 +915,7 @@ class WorkflowAutomationAction(models.Model):
         records.action_set_lost(lost_reason_id=self.lost_reason_id.id)
 
     def _execute_note(self, records):
-        bodies = self._render(self.note_body, records)
+        bodies = self._render("note_body", records, self._record_langs(records))
         for record in records:
             record.message_post(body=bodies[record.id], subtype_xmlid="mail.mt_note")
 
@@ -780,14 +929,17 @@ class WorkflowAutomationAction(models.Model):
             records._workflow_set_followup_pending(True)
 
     def _schedule_activity(self, records):
-        summaries = self._render(self.activity_summary or "", records)
-        notes = self._render(self.activity_note or "", records)
+        # written for the responsible, in their language, as Odoo notifies an assigned activity
+        responsibles = {record.id: self._activity_responsible(record) for record in records}
+        langs = {record_id: user.lang or self.env.lang for record_id, user in responsibles.items()}
+        summaries = self._render("activity_summary", records, langs)
+        notes = self._render("activity_note", records, langs)
         deadline = fields.Date.context_today(self) + relativedelta(
             **{self.activity_deadline_unit: self.activity_deadline}
         )
         self.env["mail.activity"].create([
             self._followup_activity_vals(
-                record, self.activity_type_id, self._activity_responsible(record), deadline,
+                record, self.activity_type_id, responsibles[record.id], deadline,
                 summaries[record.id], notes[record.id],
             )
             for record in records
@@ -800,7 +952,9 @@ class WorkflowAutomationAction(models.Model):
         plan = self.activity_plan_id
         vals_list = []
         bodies = {}
+        langs = self._record_langs(records)
         for record in records:
+            env = self.with_context(lang=langs[record.id]).env
             lines = []
             for template in plan.template_ids:
                 responsible = template._determine_responsible(self._activity_responsible(record), record)
@@ -811,14 +965,14 @@ class WorkflowAutomationAction(models.Model):
                 vals_list.append(self._followup_activity_vals(
                     record, template.activity_type_id, user, deadline, template.summary, template.note
                 ))
-                lines.append(_(
+                lines.append(env._(
                     "%(activity)s, assigned to %(name)s, due on the %(deadline)s",
                     activity=template.summary or template.activity_type_id.name,
                     name=user.name,
-                    deadline=format_date(self.env, deadline),
+                    deadline=format_date(env, deadline),
                 ))
             bodies[record.id] = Markup("<p>%s</p><ul>%s</ul>") % (
-                _("The plan “%s” has been started", plan.name),
+                env._("The plan “%s” has been started", plan.name),
                 Markup().join(Markup("<li>%s</li>") % line for line in lines),
             )
         self.env["mail.activity"].create(vals_list)
@@ -844,12 +998,13 @@ class WorkflowAutomationAction(models.Model):
         return record.user_id or self.env.user
 
     def _execute_email(self, records):
-        records.with_context(mail_create_nosubscribe=True).message_post_with_source(
-            self.mail_template_id,
-            message_type="auto_comment",
-            subtype_xmlid="mail.mt_comment",
-            **self._email_sender(),
-        )
+        with self._naming_template(self.mail_template_id.name):
+            records.with_context(mail_create_nosubscribe=True).message_post_with_source(
+                self.mail_template_id,
+                message_type="auto_comment",
+                subtype_xmlid="mail.mt_comment",
+                **self._email_sender(),
+            )
 
     # ------------------------------------------------------------------
     # Records created from the records
@@ -857,7 +1012,7 @@ class WorkflowAutomationAction(models.Model):
 
     def _render_names(self, records):
         """``{record id: name of its new record}`` from the name template."""
-        names = self._render(self.new_name, records)
+        names = self._render("new_name", records, self._record_langs(records))
         for record in records:
             if not names[record.id].strip():
                 raise UserError(_("The name template gives an empty name for “%s”.", record.display_name))
@@ -945,7 +1100,8 @@ class WorkflowAutomationAction(models.Model):
         skipped with the reason.
         """
         self.ensure_one()
-        Run = self.env["workflow.automation.run"]
+        readers = self.workflow_id._in_readers_lang().env  # who reads the runs, not who marked done
+        Run = readers["workflow.automation.run"]
         skipped = {
             record.id: reason
             for record in records
@@ -956,8 +1112,8 @@ class WorkflowAutomationAction(models.Model):
         if to_run:
             actors = self.trigger_id._actors(to_run, self.env.context.get(DEPTH_CONTEXT_KEY, 0) + 1)
             errors, _notes = self.with_env(actors.env)._execute_safely(actors, self.followup_effect)
-        effect = dict(self._fields["followup_effect"]._description_selection(self.env))[self.followup_effect]
-        done = _("Follow-up completed: %s.", effect)
+        effect = dict(self._fields["followup_effect"]._description_selection(readers))[self.followup_effect]
+        done = readers._("Follow-up completed: %s.", effect)
         return [
             Run._prepare_followup_effect_vals(
                 self, record, user, stage_refs[record.id],

@@ -164,16 +164,19 @@ class WorkflowAutomationRun(models.Model):
     def _log_on_records(self):
         """Say in each record's chatter what is pending, in one batch of messages per model."""
         for model, runs in self.grouped("res_model").items():
+            records = self.env[model].sudo().browse(runs.mapped("res_id"))
+            langs = self.env["workflow.automation.action"]._record_langs(records)
             lines = defaultdict(list)
             for run in runs:
-                lines[run.res_id].append(_(
+                env = run.with_context(lang=langs[run.res_id]).env
+                lines[run.res_id].append(env._(
                     "Scheduled by the workflow “%(workflow)s”: %(action)s, on %(date)s.",
-                    workflow=run.workflow_id.name,
-                    action=run.action_id.display_name,
-                    date=format_datetime(self.env, run.date_due, dt_format="short"),
+                    workflow=run.workflow_id.with_env(env).name,
+                    action=run.action_id.with_env(env).display_name,
+                    date=format_datetime(env, run.date_due, dt_format="short"),
                 ))
             bodies = {res_id: Markup("<p>%s</p>") % Markup("<br/>").join(texts) for res_id, texts in lines.items()}
-            self.env[model].browse(list(bodies)).sudo()._message_log_batch(bodies)
+            records.browse(list(bodies))._message_log_batch(bodies)
 
     # ------------------------------------------------------------------
     # The queue of delayed actions (DESIGN.md principle 6)
@@ -248,7 +251,10 @@ class WorkflowAutomationRun(models.Model):
         skipped = defaultdict(list)
         batches = defaultdict(list)
         for run in self:
-            reason = run._skip_reason(records.get((run.res_model, run.res_id)))
+            # written for who reads the runs, whoever runs the queue
+            reason = run.with_context(lang=run.workflow_id._readers_lang())._skip_reason(
+                records.get((run.res_model, run.res_id))
+            )
             if reason:
                 skipped[reason].append(run.id)
             else:
@@ -419,6 +425,26 @@ class WorkflowAutomationRun(models.Model):
     def action_retry(self):
         self._check_state(("failed",), _("Retry"))
         self._execute_scheduled()
+        return self._failed_again_notification() or True
+
+    def _failed_again_notification(self):
+        """A notification saying that these retried runs failed again (the form then shows why)."""
+        failed = self.filtered(lambda run: run.state == "failed")
+        if not failed:
+            return None
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "danger",
+                "title": _("Failed again"),
+                "message": _(
+                    "%(count)s of %(total)s run(s) failed again; on “%(record)s”: %(error)s",
+                    count=len(failed), total=len(self), record=failed[0].record_name, error=failed[0].message,
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def action_dismiss(self):
         """A failed run seen and dealt with: it may now be purged with the others."""

@@ -1,3 +1,4 @@
+import ast
 import calendar
 import logging
 from datetime import date as py_date
@@ -17,6 +18,10 @@ from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation import TriggerSpec
 from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
+
+# What a condition may take from ``user``: plain ids. The record itself would reach the ORM
+# (``user.env``, ``user.sudo()``) with the engine's elevated rights: safe_eval cannot stop that.
+CONDITION_USER_PATHS = frozenset({"user.id", "user.company_id.id", "user.company_ids.ids", "user.partner_id.id"})
 
 # kind -> the targets it is offered for
 TRIGGER_KINDS = {
@@ -300,11 +305,27 @@ class WorkflowAutomationTrigger(models.Model):
     def _get_condition_domain(self):
         """Parse the condition and check it against the target model (raises if invalid)."""
         self.ensure_one()
+        self._check_condition_user_paths()
         domain = safe_eval(self.filter_domain or "[]", self._get_eval_context())
         if not isinstance(domain, (list, tuple)):
             raise ValueError(_("a domain is a list of conditions"))
         self.env[self.workflow_id.target]._search(domain)  # validates field names, runs no query
         return domain
+
+    def _check_condition_user_paths(self):
+        """Refuse, before evaluating it, a condition using ``user`` other than as a plain id."""
+        tree = ast.parse((self.filter_domain or "[]").strip(), mode="eval")
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "user":
+                while isinstance(parents.get(node), ast.Attribute):
+                    node = parents[node]
+                if ast.unparse(node) not in CONDITION_USER_PATHS:
+                    raise ValueError(self.env._(
+                        "“%(expression)s” is not allowed: use uid, or %(allowed)s",
+                        expression=ast.unparse(node),
+                        allowed=", ".join(sorted(CONDITION_USER_PATHS)),
+                    ))
 
     def _get_eval_context(self):
         return {
@@ -335,10 +356,9 @@ class WorkflowAutomationTrigger(models.Model):
         for action in self.action_ids:
             action_run_vals, errors = self._run_action(action, records, user)
             run_vals += action_run_vals
-            run_vals += [
-                Run._prepare_vals(action, record, user, "skipped", _("An earlier action of this trigger failed."))
-                for record in failed
-            ]
+            if failed:
+                skipped = self.workflow_id._in_readers_lang().env._("An earlier action of this trigger failed.")
+                run_vals += [Run._prepare_vals(action, record, user, "skipped", skipped) for record in failed]
             newly_failed = records.browse(list(errors))
             records -= newly_failed
             failed |= newly_failed

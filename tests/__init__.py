@@ -7,11 +7,13 @@ from . import test_demo_data
 from . import test_engine
 from . import test_followups
 from . import test_lifecycle
+from . import test_messages
 from . import test_outbound
 from . import test_presets
 from . import test_queue
 from . import test_queue_concurrency
 from . import test_record_actions
+from . import test_rendering
 from . import test_test_mode
 from . import test_tours
 from . import test_translation

@@ -191,7 +191,7 @@ class TestTestMode(WorkflowAutomationCase):
         self.qualify(self.create_test_record(workflow))
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
-        self.assertIn("Failed to render", run.message)
+        self.assertTrue(run.message.startswith("Template “Follow-up”: "), run.message)
 
     # ------------------------------------------------------------------
     # Delayed actions and date triggers
