@@ -353,7 +353,7 @@ class TestEmail(OutboundCase):
         lead = self.qualify(self.sales_manager)
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
-        self.assertIn("Failed to render", run.message)
+        self.assertTrue(run.message.startswith("Template “Follow-up”: "), run.message)
         self.assertEqual(lead.stage_id, self.stage_qualified, "the user's change is kept")
 
     def test_preview_opens_odoo_template_preview(self):
