@@ -22,6 +22,7 @@ from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.modules.registry import Registry
 
 SINGLE_WRITES = 200
+SHAPES = ("batch", "single")  # one write of all the leads; single-record writes, per write
 IDLE_WORKFLOWS = 500
 IDLE_RULES = 50  # base_automation's idle rules: 500 of them would take a quarter of an hour
 PRIORITY = "2"  # the choice that "set a field" writes
@@ -108,7 +109,6 @@ class Setting:
     vals: dict | None = None
     context: dict | None = None
     kind: ActionKind | None = None  # whose effect every measured write must show
-    shapes: tuple = ("batch", "single")
 
 
 class Bench:
@@ -220,9 +220,9 @@ class Bench:
     def measure(self, setting):
         """Return ``{shape: (ms, queries)}`` per write, batch and single, best of the repeats."""
         self._prepare(setting)
-        results = {shape: [] for shape in setting.shapes}
+        results = {shape: [] for shape in SHAPES}
         for attempt in range(self.repeat + 1):  # the first run warms the caches
-            for shape in setting.shapes:
+            for shape in SHAPES:
                 measured = self._run(setting, shape)
                 if attempt:
                     results[shape].append(measured)
@@ -438,21 +438,21 @@ def run_write_bench(registry, args, report):
     for kind in ACTION_KINDS:
         references[kind.code] = reference = bench.measure(bench.reference(kind))
         workflow = bench.measure(bench.workflow(kind))
-        for shape in plain:
+        for shape in SHAPES:
             report.line(f"reference: {kind.label}, {shape}", reference[shape], plain[shape])
             report.line(f"workflow: {kind.label}, {shape}", workflow[shape], plain[shape], reference[shape],
                         MATCH_TARGET)
     idle = bench.measure(Setting(ours=bench.idle))
-    for shape in plain:
+    for shape in SHAPES:
         report.line(f"{IDLE_WORKFLOWS} idle workflows, {shape}", idle[shape], plain[shape],
                     target=IDLE_TARGET, max_extra_queries=IDLE_MAX_EXTRA_QUERIES)
     bench.repeat = args.repeat_base_automation
     idle_rules = bench.measure(Setting(theirs=bench.idle_rules))
-    for shape in plain:
+    for shape in SHAPES:
         report.line(f"base_automation: {IDLE_RULES} idle rules, {shape}", idle_rules[shape], plain[shape])
     if args.base_automation_match:
         matching = bench.measure(Setting(theirs=bench.idle_rules + bench.matching_rule, kind=ASSIGN_USER))
-        for shape in plain:
+        for shape in SHAPES:
             report.line(f"base_automation: {IDLE_RULES} idle + {ASSIGN_USER.label}, {shape}", matching[shape],
                         plain[shape], references[ASSIGN_USER.code][shape])
 
