@@ -16,3 +16,4 @@ from . import test_translation
 from . import test_triggers
 from . import test_usage
 from . import test_workflow
+from . import test_user_paths
