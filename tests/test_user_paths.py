@@ -69,3 +69,38 @@ class TestSalesmanDragLands(WorkflowAutomationCase):
         with self.assertRaises(AccessError):
             self.drag(others, {"stage_id": self.stage_qualified.id}, self.dragger)
         self.assertFalse(others.with_user(self.dragger).has_access("read"))
+
+
+class TestAssigningKeepsThePipeline(WorkflowAutomationCase):
+    """"Assign to a user" hands the lead over inside its pipeline, even to a user of another team."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dragger = cls.new_salesman("wa_dragger", name="Dan Dragger")
+        cls.team_a.member_ids = cls.dragger
+        cls.team_b.member_ids = cls.owner  # his default team
+        cls.lead = cls.create_leads(user_id=cls.dragger.id)
+
+    def test_assign_to_a_user_of_another_team_keeps_the_team(self):
+        workflow = self.create_stage_workflow(self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id}])
+        self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
+        self.assertEqual(self.lead.user_id, self.owner)
+        self.assertEqual(self.lead.team_id, self.team_a, "the lead stays in the workflow's pipeline")
+        self.assertEqual(self.runs(workflow).mapped("state"), ["done"])
+
+    def test_an_assign_team_action_still_moves_it(self):
+        self.create_stage_workflow(self.stage_qualified, [
+            {"kind": "assign_user", "user_id": self.owner.id},
+            {"kind": "assign_team", "team_id": self.team_b.id},
+        ])
+        self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
+        self.assertEqual((self.lead.user_id, self.lead.team_id), (self.owner, self.team_b))
+
+    def test_a_lead_without_team_gets_the_users_team(self):
+        """Nothing to keep: Odoo's own rule gives it the new owner's team."""
+        self.lead.team_id = False
+        self.create_stage_workflow(self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id}],
+                                   teams=self.env["crm.team"])
+        self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
+        self.assertEqual((self.lead.user_id, self.lead.team_id), (self.owner, self.team_b))
