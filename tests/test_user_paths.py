@@ -1,7 +1,7 @@
 import json
 
 from odoo import Command
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 
 from .common import WorkflowAutomationCase
 
@@ -104,3 +104,151 @@ class TestAssigningKeepsThePipeline(WorkflowAutomationCase):
                                    teams=self.env["crm.team"])
         self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
         self.assertEqual((self.lead.user_id, self.lead.team_id), (self.owner, self.team_b))
+
+
+class TestWorkflowLoopsAreVisible(WorkflowAutomationCase):
+    """Workflows moving a lead back and forth stop, and a run says which ones looped and where."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dragger = cls.new_salesman("wa_dragger", name="Dan Dragger")
+        cls.lead = cls.create_leads(user_id=cls.dragger.id)
+
+    def test_back_and_forth_leaves_a_stopped_run(self):
+        ping = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "set_stage", "stage_id": self.stage_proposition.id}], name="Ping"
+        )
+        pong = self.create_stage_workflow(
+            self.stage_proposition, [{"kind": "set_stage", "stage_id": self.stage_qualified.id}], name="Pong"
+        )
+        self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
+        self.assertEqual(self.lead.stage_id, self.stage_qualified, "Pong's move is the last one")
+        self.assertEqual(self.runs(pong).mapped("state"), ["done"])
+        stopped, done = self.runs(ping)
+        self.assertEqual(done.state, "done")
+        self.assertEqual(stopped.state, "skipped")
+        self.assertEqual(stopped.user_id, self.dragger)
+        self.assertIn("“Ping” → “Pong” → “Ping”", stopped.message)
+        self.assertIn("loop", stopped.message)
+
+    def test_a_repeat_by_the_user_himself_is_no_loop(self):
+        """Two writes of the user in one transaction: the once-per-transaction rule, silently."""
+        ping = self.create_stage_workflow(self.stage_qualified, [{"kind": "note", "note_body": "Hello"}], name="Ping")
+        lead = self.lead.with_user(self.dragger)
+        for stage in (self.stage_qualified, self.stage_new, self.stage_qualified):
+            lead.write({"stage_id": stage.id})
+        self.assertEqual(self.runs(ping).mapped("state"), ["done"])
+
+    def test_the_depth_cut_names_the_chain(self):
+        stages = self.env["crm.stage"].create([{"name": f"Step {i}", "sequence": 100 + i} for i in range(7)])
+        workflows = [
+            self.create_stage_workflow(stage, [{"kind": "set_stage", "stage_id": next_stage.id}], name=stage.name)
+            for stage, next_stage in zip(stages[:-1], stages[1:], strict=True)
+        ]
+        self.drag(self.lead, {"stage_id": stages[0].id}, self.dragger)
+        stopped = self.runs(workflows[5])
+        self.assertEqual(stopped.state, "skipped")
+        self.assertIn("“Step 0” → “Step 1” → “Step 2” → “Step 3” → “Step 4” → “Step 5”", stopped.message)
+
+
+class TestRunTimeFailuresSpareTheDrag(WorkflowAutomationCase):
+    """A condition or a due date that fails at run time fails its trigger's run, not the drag."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dragger = cls.new_salesman("wa_dragger", name="Dan Dragger")
+        cls.lead = cls.create_leads(user_id=cls.dragger.id)
+        cls.other = cls.create_stage_workflow(
+            cls.stage_qualified, [{"kind": "add_tags", "tag_ids": [Command.set(cls.tag.ids)]}], name="Other"
+        )
+
+    def assert_failed_alone(self, workflow, *texts):
+        self.assertEqual(self.lead.stage_id, self.stage_qualified, "the drag is saved")
+        run = self.runs(workflow)
+        self.assertEqual(run.mapped("state"), ["failed"])
+        self.assertEqual(run.trigger_id, workflow.trigger_ids)
+        for text in texts:
+            self.assertIn(text, run.message)
+        self.assertEqual(self.runs(self.other).mapped("state"), ["done"], "the other trigger ran")
+        self.assertEqual(self.lead.tag_ids, self.tag)
+
+    def test_condition_raising_for_another_user(self):
+        """Valid at save for the admin who saved it, a KeyError for the salesman."""
+        workflow = self.create_workflow([{
+            "kind": "stage_reached",
+            "stage_id": self.stage_qualified.id,
+            "filter_domain": f"[('id', '!=', {{{self.env.uid}: 0}}[uid])]",
+            "actions": [{"kind": "note", "note_body": "Hello"}],
+        }], name="Picky", team_ids=[Command.set(self.team_a.ids)])
+        self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
+        self.assert_failed_alone(workflow, "Stage reached: Qualified", "KeyError")
+
+    def test_condition_on_a_field_deleted_since(self):
+        field = self.env["ir.model.fields"].create({
+            "model_id": self.env["ir.model"]._get_id("crm.lead"), "name": "x_score", "ttype": "integer",
+            "field_description": "Score",
+        })
+        workflow = self.create_workflow([{
+            "kind": "stage_reached",
+            "stage_id": self.stage_qualified.id,
+            "filter_domain": "[('x_score', '>', 5)]",
+            "actions": [{"kind": "note", "note_body": "Hello"}],
+        }], name="Scored", team_ids=[Command.set(self.team_a.ids)])
+        field.with_context(_force_unlink=True).unlink()
+        self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
+        self.assert_failed_alone(workflow, "x_score")
+
+    def test_due_date_out_of_range(self):
+        """A delay saved before delays were bounded: 100,000 months."""
+        workflow = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "note", "note_body": "Later", "delay": 1, "delay_unit": "months"}],
+            name="Patient",
+        )
+        self.env.cr.execute(
+            "UPDATE workflow_automation_action SET delay = 100000 WHERE id = %s", [workflow.trigger_ids.action_ids.id]
+        )
+        workflow.trigger_ids.action_ids.invalidate_recordset(["delay"])
+        self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
+        self.assert_failed_alone(workflow, "due date")
+
+
+class TestDelaysAreBounded(WorkflowAutomationCase):
+    """Delays and offsets of more than 100 years are refused at save, naming the field."""
+
+    def assert_refused(self, field_label, create):
+        with self.assertRaises(ValidationError) as refusal:
+            create()
+        self.assertIn(f"field “{field_label}”", str(refusal.exception))
+        self.assertIn("100 years", str(refusal.exception))
+
+    def action_workflow(self, **action):
+        return lambda: self.create_stage_workflow(self.stage_qualified, [action], name="Huge", active=False)
+
+    def test_action_delays(self):
+        note = {"kind": "note", "note_body": "Later"}
+        self.assert_refused("Delay", self.action_workflow(**note, delay=100_000, delay_unit="months"))
+        self.assert_refused("Delay", self.action_workflow(**note, delay=3_000_000, delay_unit="days"))
+        self.assert_refused("Delay", self.action_workflow(**note, delay=2_000_000_000, delay_unit="minutes"))
+        self.create_stage_workflow(self.stage_qualified, [dict(note, delay=1200, delay_unit="months")], active=False)
+
+    def test_set_value_days(self):
+        action = {"kind": "set_field", "set_field_id": self.model_field("date_deadline").id}
+        self.assert_refused("Days from today", self.action_workflow(**action, set_value_days=10_000_000))
+        self.assert_refused("Days from today", self.action_workflow(**action, set_value_days=-40_000))
+
+    def test_activity_deadline(self):
+        action = {"kind": "activity", "activity_type_id": self.activity_call.id}
+        self.assert_refused("Deadline after", self.action_workflow(**action, activity_deadline=6000,
+                                                                    activity_deadline_unit="weeks"))
+
+    def test_trigger_offsets(self):
+        def trigger_workflow(**trigger):
+            return lambda: self.create_workflow([trigger], name="Huge", active=False)
+
+        date_field = self.model_field("date_deadline").id
+        self.assert_refused("Days", trigger_workflow(kind="date", date_field_id=date_field, date_offset=5_000_000))
+        self.assert_refused("Days without change", trigger_workflow(
+            kind="inactive", stage_id=self.stage_qualified.id, inactive_days=2_000_000_000
+        ))
