@@ -5,6 +5,8 @@ from odoo import _, api, fields, models
 from odoo.tools import SQL
 
 DEPTH_CONTEXT_KEY = "workflow_automation_depth"
+# The ids of the workflows whose actions led to the current write, first one first
+CHAIN_CONTEXT_KEY = "workflow_automation_chain"
 # Workflows whose actions fire other workflows stop after this many links (DESIGN.md #5).
 MAX_DEPTH = 5
 FIRED_KEY = "workflow_automation.fired"
@@ -104,7 +106,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
                 "type": "info",
                 "title": _("Handed over"),
                 "message": _(
-                    "“%(record)s” is now followed by %(owner)s: it leaves your view.",
+                    "%(owner)s now handles “%(record)s”, which leaves your view.",
                     record=record.display_name,
                     owner=record._workflow_owner_name(),
                 ),
@@ -374,16 +376,20 @@ class WorkflowAutomationMixin(models.AbstractModel):
         Trigger = self.env["workflow.automation.trigger"].sudo()
         run_vals = []
         for spec, records in sorted(matches, key=lambda match: match[0].rank):
-            records = records.filtered(
-                lambda r, spec=spec: (spec.id, r.id) not in fired and (spec.id, r.id) not in fired_before
-            )
+            records = records.filtered(lambda r, spec=spec: (spec.id, r.id) not in fired_before)
             trigger = Trigger.browse(spec.id)
-            records = trigger._filter_condition(records) if records else records
+            records, failed_vals = trigger._match_condition(records, user) if records else (records, [])
+            run_vals += failed_vals
+            # an action's write that brings the chain back to a trigger it ran: a loop
+            repeated = records.filtered(lambda r, spec=spec: (spec.id, r.id) in fired)
+            records -= repeated
+            if repeated and depth:
+                run_vals += trigger._prepare_stopped_run_vals(repeated, user, trigger._loop_message())
             if not records:
                 continue
             fired.update((spec.id, record_id) for record_id in records.ids)
             if depth >= MAX_DEPTH:
-                run_vals += trigger._prepare_stopped_run_vals(records, user, MAX_DEPTH)
+                run_vals += trigger._prepare_stopped_run_vals(records, user, trigger._depth_message(MAX_DEPTH))
                 continue
             run_vals += trigger._execute(trigger._actors(records, depth + 1), user)
         if run_vals:

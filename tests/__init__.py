@@ -17,3 +17,4 @@ from . import test_triggers
 from . import test_usage
 from . import test_workflow
 from . import test_user_paths
+from . import test_tours_handoff
