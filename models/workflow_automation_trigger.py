@@ -405,17 +405,16 @@ class WorkflowAutomationTrigger(models.Model):
             for record in records
         ]
 
-    def _chain_names(self, *workflows):
-        """“A” → “B” → …: the workflows of the current chain, then ``workflows``."""
+    def _chain_names(self):
+        """“A” → “B” → …: the workflows of the current chain, then this trigger's."""
         chain = self.env["workflow.automation"].browse(self.env.context.get(CHAIN_CONTEXT_KEY, ()))
-        names = [workflow.name for workflow in chain] + [workflow.name for workflow in workflows]
-        return " → ".join(f"“{name}”" for name in names)
+        return " → ".join(f"“{workflow.name}”" for workflow in (*chain, self.workflow_id))
 
     def _loop_message(self):
         return _(
             "Stopped: the workflows %(chain)s triggered each other in a loop; “%(workflow)s” already ran "
             "on this record in this transaction and does not run again.",
-            chain=self._chain_names(self.workflow_id),
+            chain=self._chain_names(),
             workflow=self.workflow_id.name,
         )
 
@@ -424,7 +423,7 @@ class WorkflowAutomationTrigger(models.Model):
             "Stopped: workflows triggered each other %(depth)s times in a row (%(chain)s); "
             "“%(workflow)s” does not run.",
             depth=depth,
-            chain=self._chain_names(self.workflow_id),
+            chain=self._chain_names(),
             workflow=self.workflow_id.name,
         )
 
