@@ -540,10 +540,9 @@ class WorkflowAutomationTrigger(models.Model):
         if self.frequency == "first_time" and records:
             fired = Run._fired_before(records, self.ids)
             records = records.filtered(lambda r: (self.id, r.id) not in fired)
-        records = self._filter_condition(records) if records else records
-        if not records:
-            return
-        run_vals = self._execute(self._actors(records, 1), self.env.user)
+        records, run_vals = self._match_condition(records, self.env.user) if records else (records, [])
+        if records:
+            run_vals += self._execute(self._actors(records, 1), self.env.user)
         for vals in run_vals:
             vals["occurrence"] = occurrences[vals["res_id"]]
         Run.create(run_vals)

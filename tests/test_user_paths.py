@@ -1,9 +1,20 @@
 import json
+from datetime import date
+
+from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError, ValidationError
 
 from .common import WorkflowAutomationCase
+
+
+def create_score_field(env):
+    """A custom field of leads, for a condition that outlives it."""
+    return env["ir.model.fields"].create({
+        "model_id": env["ir.model"]._get_id("crm.lead"), "name": "x_score", "ttype": "integer",
+        "field_description": "Score",
+    })
 
 
 class TestSalesmanDragLands(WorkflowAutomationCase):
@@ -185,10 +196,7 @@ class TestRunTimeFailuresSpareTheDrag(WorkflowAutomationCase):
         self.assert_failed_alone(workflow, "Stage reached: Qualified", "KeyError")
 
     def test_condition_on_a_field_deleted_since(self):
-        field = self.env["ir.model.fields"].create({
-            "model_id": self.env["ir.model"]._get_id("crm.lead"), "name": "x_score", "ttype": "integer",
-            "field_description": "Score",
-        })
+        field = create_score_field(self.env)
         workflow = self.create_workflow([{
             "kind": "stage_reached",
             "stage_id": self.stage_qualified.id,
@@ -251,3 +259,30 @@ class TestDelaysAreBounded(WorkflowAutomationCase):
         self.assert_refused("Days without change", trigger_workflow(
             kind="inactive", stage_id=self.stage_qualified.id, inactive_days=2_000_000_000
         ))
+
+
+class TestRunTimeFailuresSpareTheScan(WorkflowAutomationCase):
+    """A date trigger's condition that fails at run time fails that trigger's runs, not the scan."""
+
+    def test_condition_on_a_field_deleted_since(self):
+        self.company.partner_id.tz = "UTC"
+        field = create_score_field(self.env)
+        with freeze_time("2026-03-01 08:00"):
+            broken, sound = (self.create_workflow([{
+                "kind": "date",
+                "date_field_id": self.model_field("date_deadline").id,
+                "date_hour": 9,
+                "filter_domain": domain,
+                "actions": [{"kind": "note", "note_body": "Deadline"}],
+            }], name=name, team_ids=[Command.set(self.team_a.ids)]) for name, domain in (
+                ("Scored", "[('x_score', '>', 5)]"), ("Sound", "[]"),
+            ))
+            lead = self.create_leads(date_deadline=date(2026, 3, 10))
+            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+        field.with_context(_force_unlink=True).unlink()
+        with freeze_time("2026-03-10 10:00"):
+            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+        run = self.runs(broken)
+        self.assertEqual((run.res_id, run.state, run.occurrence), (lead.id, "failed", date(2026, 3, 10)))
+        self.assertIn("x_score", run.message)
+        self.assertEqual(self.runs(sound).mapped("state"), ["done"], "the other trigger ran")
