@@ -77,8 +77,9 @@ class TestSalesmanDragLands(WorkflowAutomationCase):
     def test_another_users_lead_stays_unreadable(self):
         """The read-back of the saved card is no way to read what he could not read before."""
         others = self.create_leads(user_id=self.owner.id)
-        with self.assertRaises(AccessError):
-            self.drag(others, {"stage_id": self.stage_qualified.id}, self.dragger)
+        for vals in ({"stage_id": self.stage_qualified.id}, {}):
+            with self.assertRaises(AccessError):
+                self.drag(others, vals, self.dragger)
         self.assertFalse(others.with_user(self.dragger).has_access("read"))
 
 
