@@ -1,5 +1,3 @@
-from collections import defaultdict
-
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -86,28 +84,14 @@ class CrmLead(models.Model):
         )
 
     def _workflow_assign_user(self, user):
-        """Assign ``user`` as the salesperson field does, in one write per resulting team.
+        """Assign ``user`` and keep the lead's pipeline, in one write per pipeline.
 
-        crm recomputes the team lead by lead, with two searches each; the result only
-        depends on the lead's type and on whether ``user`` belongs to its current team.
+        Odoo's salesperson field moves a lead to the new salesperson's default team when he
+        is not a member of its own: the lead would leave the workflow's pipeline and the
+        *My Pipeline* of its team. A lead without a team gets one as Odoo gives it.
         """
-        default_teams = {}
-        user_in_team = {}
-        ids_by_team = defaultdict(list)
-        for lead in self:
-            team = lead.team_id
-            if team not in user_in_team:
-                user_in_team[team] = user in team.member_ids | team.user_id
-            if not user_in_team[team]:
-                if lead.type not in default_teams:
-                    use = "use_leads" if lead.type == "lead" else "use_opportunities"
-                    default_teams[lead.type] = self.env["crm.team"]._get_default_team_id(
-                        user_id=user.id, domain=[(use, "=", True)]
-                    )
-                team = default_teams[lead.type]
-            ids_by_team[team].append(lead.id)
-        for team, ids in ids_by_team.items():
-            self.browse(ids).write({"user_id": user.id, "team_id": team.id})
+        for team, leads in self.grouped("team_id").items():
+            leads.write({"user_id": user.id, **({"team_id": team.id} if team else {})})
 
     def _workflow_set_stage(self, stage):
         """Refuse a stage of another pipeline: the lead's pipeline may have changed since

@@ -536,10 +536,12 @@ class WorkflowAutomationAction(models.Model):
             if plan.company_id and plan.company_id != action.workflow_id.company_id:
                 action._raise_invalid("activity_plan_id", _("the plan belongs to another company."))
 
-    @api.constrains("delay")
+    @api.constrains("delay", "delay_unit")
     def _check_delay(self):
-        for action in self.filtered(lambda a: a.delay < 0):
-            action._raise_invalid("delay", _("the delay cannot be negative."))
+        for action in self:
+            if action.delay < 0:
+                action._raise_invalid("delay", _("the delay cannot be negative."))
+            action._check_span("delay", action.delay_unit)
 
     def _due_date(self, start):
         return start + relativedelta(**{self.delay_unit: self.delay})
@@ -549,10 +551,12 @@ class WorkflowAutomationAction(models.Model):
         self.ensure_one()
         return bool(self.delay) or self.kind in QUEUED_KINDS
 
-    @api.constrains("activity_deadline")
+    @api.constrains("activity_deadline", "activity_deadline_unit")
     def _check_activity_deadline(self):
-        for action in self.filtered(lambda a: a.activity_deadline < 0):
-            action._raise_invalid("activity_deadline", _("the deadline cannot be negative."))
+        for action in self:
+            if action.activity_deadline < 0:
+                action._raise_invalid("activity_deadline", _("the deadline cannot be negative."))
+            action._check_span("activity_deadline", action.activity_deadline_unit)
 
     @api.constrains("kind", "webhook_url", "webhook_timeout", "webhook_retries", "webhook_field_ids")
     def _check_webhook(self):
@@ -633,6 +637,7 @@ class WorkflowAutomationAction(models.Model):
             refusal = action._unsettable_reason(action.set_field_id)
             if refusal:
                 action._raise_invalid("set_field_id", refusal)
+            action._check_span("set_value_days")
             try:
                 action._set_field_value()
             except UserError as error:
@@ -878,11 +883,12 @@ class WorkflowAutomationAction(models.Model):
 
     @api.model
     def _error_text(self, error):
-        """An error in one line: Odoo's own message for a user error, the first line of another
-        error's (never a traceback)."""
+        """An error in one line: Odoo's own message for a user error; for another, its class and
+        the first line of its message (a ``KeyError`` says only the key), never a traceback."""
         if isinstance(error, UserError) and error.args:
             return " ".join(line.strip() for line in str(error.args[0]).splitlines() if line.strip())
-        return str(error).strip().split("\n", 1)[0] or error.__class__.__name__
+        text = str(error).strip().split("\n", 1)[0]
+        return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__
 
     def _tags_field_value(self, command):
         tags = self.tag_ids if self.target == "crm.lead" else self.project_tag_ids

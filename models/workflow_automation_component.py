@@ -1,5 +1,12 @@
+from datetime import datetime
+
+from dateutil.relativedelta import relativedelta
+
 from odoo import _, api, models
 from odoo.exceptions import ValidationError
+
+# Delays and offsets beyond this many years are refused: dates past year 9999 cannot be computed.
+MAX_SPAN_YEARS = 100
 
 
 class WorkflowAutomationComponent(models.AbstractModel):
@@ -59,6 +66,18 @@ class WorkflowAutomationComponent(models.AbstractModel):
                 message=message,
             )
         )
+
+    def _check_span(self, field_name, unit="days"):
+        """Refuse a delay or an offset (``field_name``, counted in ``unit``) of more than
+        MAX_SPAN_YEARS years, before or after."""
+        origin = datetime(2000, 1, 1)
+        limit = origin + relativedelta(years=MAX_SPAN_YEARS) - origin
+        try:
+            too_far = abs(origin + relativedelta(**{unit: self[field_name]}) - origin) > limit
+        except (OverflowError, ValueError):
+            too_far = True
+        if too_far:
+            self._raise_invalid(field_name, _("at most %s years, before or after.", MAX_SPAN_YEARS))
 
     def _require(self, field_name, message):
         """Refuse an empty ``field_name``, except in a preset or in a switched-off workflow

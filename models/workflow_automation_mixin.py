@@ -5,12 +5,17 @@ from odoo import _, api, fields, models
 from odoo.tools import SQL
 
 DEPTH_CONTEXT_KEY = "workflow_automation_depth"
+# The ids of the workflows whose actions led to the current write, first one first
+CHAIN_CONTEXT_KEY = "workflow_automation_chain"
 # Workflows whose actions fire other workflows stop after this many links (DESIGN.md #5).
 MAX_DEPTH = 5
 FIRED_KEY = "workflow_automation.fired"
 DEFERRED_KEY = "workflow_automation.deferred"
 # Records leaving a stage where follow-ups complete themselves on leaving (see workflow_automation.py)
 FOLLOWUP_STAGE_LEFT = "followup_stage_left"
+# Cursor cache key: {(uid, model): {"ids": the records the user is saving, "handed_off": those
+# of them he could read back only thanks to the save}}. Not in the context: a client sets that.
+READ_BACK_KEY = "workflow_automation.read_back"
 
 
 class WorkflowAutomationMixin(models.AbstractModel):
@@ -47,6 +52,69 @@ class WorkflowAutomationMixin(models.AbstractModel):
         help="Made to test this workflow: a switched-off workflow fires on its test records only, "
         "and e-mails, webhooks and SMS are recorded on test records instead of being sent.",
     )
+
+    # ------------------------------------------------------------------
+    # The web client's save: a workflow may take the record out of the user's sight
+    # ------------------------------------------------------------------
+
+    def web_save(self, vals, specification, next_id=None):
+        """Save, then read back the record as the web client does, even when a workflow fired
+        by the save handed it to someone the user's record rules do not let him follow.
+
+        The user could read the record a moment earlier, and the client needs the card it
+        shows; without this, the read-back raises and the user's change, and everything the
+        workflows did, is rolled back. He is told who took the record over.
+        """
+        if not self or next_id:
+            return super().web_save(vals, specification, next_id=next_id)
+        with self._workflow_read_back() as handed_off:
+            result = super().web_save(vals, specification)
+        self.browse(handed_off)._workflow_notify_handed_off()
+        return result
+
+    @contextmanager
+    def _workflow_read_back(self):
+        """Let the current user read ``self`` until the block ends; yield the ids he could
+        read only so (filled in when he reads them)."""
+        saving = self.env.cr.cache.setdefault(READ_BACK_KEY, {})
+        key = (self.env.uid, self._name)
+        if key in saving:  # a save inside a save: the outer one decides
+            yield set()
+            return
+        saving[key] = {"ids": set(self.ids), "handed_off": set()}
+        try:
+            yield saving[key]["handed_off"]
+        finally:
+            del saving[key]
+
+    def _check_access(self, operation):
+        result = super()._check_access(operation)
+        saving = result and operation == "read" and self.env.cr.cache.get(READ_BACK_KEY, {}).get(
+            (self.env.uid, self._name)
+        )
+        if not saving or not any(self._ids):
+            return result
+        forbidden, make_error = result
+        read_back = forbidden.filtered(lambda record: record.id in saving["ids"])
+        saving["handed_off"].update(read_back.ids)
+        return (forbidden - read_back, make_error) if forbidden - read_back else None
+
+    def _workflow_notify_handed_off(self):
+        """Tell the current user which of these records a workflow handed to whom."""
+        for record in self.sudo():
+            self.env.user._bus_send("simple_notification", {
+                "type": "info",
+                "title": _("Handed over"),
+                "message": _(
+                    "%(owner)s now handles “%(record)s”, which leaves your view.",
+                    record=record.display_name,
+                    owner=record._workflow_owner_name(),
+                ),
+            })
+
+    def _workflow_owner_name(self):
+        """Who the record belongs to, for the user who lost sight of it."""
+        return self.user_id.name if "user_id" in self._fields and self.user_id else _("someone else")
 
     def _workflow_runs_domain(self):
         return [("res_model", "=", self._name), ("res_id", "in", self.ids)]
@@ -308,16 +376,20 @@ class WorkflowAutomationMixin(models.AbstractModel):
         Trigger = self.env["workflow.automation.trigger"].sudo()
         run_vals = []
         for spec, records in sorted(matches, key=lambda match: match[0].rank):
-            records = records.filtered(
-                lambda r, spec=spec: (spec.id, r.id) not in fired and (spec.id, r.id) not in fired_before
-            )
+            records = records.filtered(lambda r, spec=spec: (spec.id, r.id) not in fired_before)
             trigger = Trigger.browse(spec.id)
-            records = trigger._filter_condition(records) if records else records
+            records, failed_vals = trigger._match_condition(records, user) if records else (records, [])
+            run_vals += failed_vals
+            # an action's write that brings the chain back to a trigger it ran: a loop
+            repeated = records.filtered(lambda r, spec=spec: (spec.id, r.id) in fired)
+            records -= repeated
+            if repeated and depth:
+                run_vals += trigger._prepare_stopped_run_vals(repeated, user, trigger._loop_message())
             if not records:
                 continue
             fired.update((spec.id, record_id) for record_id in records.ids)
             if depth >= MAX_DEPTH:
-                run_vals += trigger._prepare_stopped_run_vals(records, user, MAX_DEPTH)
+                run_vals += trigger._prepare_stopped_run_vals(records, user, trigger._depth_message(MAX_DEPTH))
                 continue
             run_vals += trigger._execute(trigger._actors(records, depth + 1), user)
         if run_vals:

@@ -17,7 +17,9 @@ from odoo.tools import SQL, sql
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation import TriggerSpec
-from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
+from .workflow_automation_mixin import CHAIN_CONTEXT_KEY, DEPTH_CONTEXT_KEY
+
+_logger = logging.getLogger(__name__)
 
 # What a condition may take from ``user``: plain ids. The record itself would reach the ORM
 # (``user.env``, ``user.sudo()``) with the engine's elevated rights: safe_eval cannot stop that.
@@ -42,9 +44,6 @@ STAGE_KINDS = ("stage_reached", "stage_changed")
 SCANNED_KINDS = ("date", "inactive")
 # Kinds fired by an activity of the record, created or marked done
 ACTIVITY_KINDS = ("activity_created", "activity_done")
-
-
-_logger = logging.getLogger(__name__)
 
 
 def _same_day_in_year(day, year):
@@ -266,6 +265,8 @@ class WorkflowAutomationTrigger(models.Model):
                 trigger._raise_invalid(to_field, _("the two stages must differ."))
             if trigger.kind == "inactive" and trigger.inactive_days < 1:
                 trigger._raise_invalid("inactive_days", _("count at least one day."))
+            if trigger.kind == "inactive":
+                trigger._check_span("inactive_days")
             if trigger.target == "crm.lead":
                 trigger._check_stage_in_scope("from_stage_id")
                 trigger._check_stage_in_scope("stage_id")
@@ -279,6 +280,7 @@ class WorkflowAutomationTrigger(models.Model):
                 trigger._raise_invalid("date_field_id", _("choose a date or date and time field of the target."))
             if trigger.date_offset < 0:
                 trigger._raise_invalid("date_offset", _("the number of days cannot be negative."))
+            trigger._check_span("date_offset")
             if not 0 <= trigger.date_hour <= 23:
                 trigger._raise_invalid("date_hour", _("the hour must be between 0 and 23."))
 
@@ -344,6 +346,24 @@ class WorkflowAutomationTrigger(models.Model):
         domain = self._get_condition_domain()
         return records.with_context(active_test=False).search([("id", "in", records.ids), *domain])
 
+    def _match_condition(self, records, user):
+        """Return the records matching the condition and the values of the failed runs, for
+        all the records, when the condition cannot be evaluated (valid when saved, it may
+        raise for another user, or name a field deleted since): the trigger's failure, not
+        the user's write nor the other triggers'."""
+        try:
+            return self._filter_condition(records), []
+        except psycopg2.Error:
+            raise  # the transaction is aborted (or must be retried): not the condition's fault
+        except Exception as error:  # noqa: BLE001 - any evaluation error fails this trigger only
+            _logger.warning("Condition of workflow trigger %s failed on %s", self.id, records, exc_info=True)
+            message = _(
+                "The condition of the trigger “%(trigger)s” could not be evaluated: %(error)s",
+                trigger=self.display_name,
+                error=self.env["workflow.automation.action"]._error_text(error),
+            )
+            return records.browse(), self._prepare_failed_run_vals(records, user, message)
+
     def _execute(self, records, user):
         """Run the actions in order on ``records``; return the values of their runs.
 
@@ -371,7 +391,13 @@ class WorkflowAutomationTrigger(models.Model):
         """
         Run = self.env["workflow.automation.run"]
         if action._is_queued():
-            due = action._due_date(fields.Datetime.now())
+            try:
+                due = action._due_date(fields.Datetime.now())
+            except (OverflowError, ValueError) as error:  # a delay saved before delays were bounded
+                message = _("The due date of this action is out of range: %s", action._error_text(error))
+                return self._prepare_failed_run_vals(records, user, message, action), dict.fromkeys(
+                    records.ids, message
+                )
             check_stage = bool(action.delay) and self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage
             return [Run._prepare_scheduled_vals(action, record, user, due, check_stage) for record in records], {}
         errors, notes = action._execute_safely(records) if records else ({}, {})
@@ -385,19 +411,50 @@ class WorkflowAutomationTrigger(models.Model):
 
     def _actors(self, records, depth):
         """``records`` as the actions act on them: elevated rights, in the workflow's company,
-        at ``depth`` in a chain of workflows."""
-        return records.sudo().with_company(self.company_id).with_context(**{DEPTH_CONTEXT_KEY: depth})
+        at ``depth`` in a chain of workflows (which the chain's context lists)."""
+        chain = (*records.env.context.get(CHAIN_CONTEXT_KEY, ()), self.workflow_id.id)
+        return records.sudo().with_company(self.company_id).with_context(
+            **{DEPTH_CONTEXT_KEY: depth, CHAIN_CONTEXT_KEY: chain}
+        )
 
-    def _prepare_stopped_run_vals(self, records, user, depth):
+    def _prepare_failed_run_vals(self, records, user, message, actions=None):
+        """Failed runs of ``actions`` (all the trigger's by default) on ``records``."""
+        return self._prepare_run_vals(records, user, "failed", message, actions)
+
+    def _prepare_stopped_run_vals(self, records, user, message):
         """Runs saying why a chain of workflows triggering each other was cut."""
+        return self._prepare_run_vals(records, user, "skipped", message)
+
+    def _prepare_run_vals(self, records, user, state, message, actions=None):
         self.ensure_one()
-        message = _("Stopped: workflows triggered each other %s times in a row.", depth)
         Run = self.env["workflow.automation.run"]
         return [
-            Run._prepare_vals(action, record, user, "skipped", message)
-            for action in self.action_ids
+            Run._prepare_vals(action, record, user, state, message)
+            for action in (actions or self.action_ids)
             for record in records
         ]
+
+    def _chain_names(self):
+        """“A” → “B” → …: the workflows of the current chain, then this trigger's."""
+        chain = self.env["workflow.automation"].browse(self.env.context.get(CHAIN_CONTEXT_KEY, ()))
+        return " → ".join(f"“{workflow.name}”" for workflow in (*chain, self.workflow_id))
+
+    def _loop_message(self):
+        return _(
+            "Stopped: the workflows %(chain)s triggered each other in a loop; “%(workflow)s” already ran "
+            "on this record in this transaction and does not run again.",
+            chain=self._chain_names(),
+            workflow=self.workflow_id.name,
+        )
+
+    def _depth_message(self, depth):
+        return _(
+            "Stopped: workflows triggered each other %(depth)s times in a row (%(chain)s); "
+            "“%(workflow)s” does not run.",
+            depth=depth,
+            chain=self._chain_names(),
+            workflow=self.workflow_id.name,
+        )
 
     # ------------------------------------------------------------------
     # Date-based triggers (DESIGN.md principle 7)
@@ -543,10 +600,9 @@ class WorkflowAutomationTrigger(models.Model):
         if self.frequency == "first_time" and records:
             fired = Run._fired_before(records, self.ids)
             records = records.filtered(lambda r: (self.id, r.id) not in fired)
-        records = self._filter_condition(records) if records else records
-        if not records:
-            return
-        run_vals = self._execute(self._actors(records, 1), self.env.user)
+        records, run_vals = self._match_condition(records, self.env.user) if records else (records, [])
+        if records:
+            run_vals += self._execute(self._actors(records, 1), self.env.user)
         for vals in run_vals:
             vals["occurrence"] = occurrences[vals["res_id"]]
         Run.create(run_vals)

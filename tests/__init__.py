@@ -21,3 +21,5 @@ from . import test_triggers
 from . import test_usage
 from . import test_webhook_safety
 from . import test_workflow
+from . import test_user_paths
+from . import test_tours_handoff

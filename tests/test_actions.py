@@ -28,14 +28,13 @@ class TestActions(WorkflowAutomationCase):
         self.fire({"kind": "assign_user", "user_id": self.owner.id, "notify_assignee": True}, leads=lead)
         self.assertEqual(len(self.assigned_notifications(lead)), 1)
 
-    def test_assign_user_sets_the_team_as_odoo_does(self):
+    def test_assign_user_keeps_each_leads_team(self):
         self.team_b.member_ids = self.owner
-        twin, lead_in_a, lead_in_b = self.create_leads(2, team=self.team_a) | self.create_leads(team=self.team_b)
-        twin.user_id = self.owner  # Odoo's own computation, lead by lead
+        lead_in_a, lead_in_b = self.create_leads(team=self.team_a) | self.create_leads(team=self.team_b)
         self.fire({"kind": "assign_user", "user_id": self.owner.id}, leads=lead_in_a | lead_in_b,
                   teams=self.team_a | self.team_b)
-        self.assertEqual(lead_in_a.team_id, twin.team_id, "moved to the owner's team, as Odoo does")
-        self.assertEqual(lead_in_b.team_id, self.team_b, "kept: the owner is a member of that team")
+        self.assertEqual(lead_in_a.team_id, self.team_a, "kept, although the owner is not a member of it")
+        self.assertEqual(lead_in_b.team_id, self.team_b)
         self.assertEqual((lead_in_a | lead_in_b).user_id, self.owner)
 
     def test_assign_team(self):

@@ -79,7 +79,7 @@ class TestFailureText(FrenchCase):
             {"kind": "note", "note_body": "{{ 1 / 0 }}"},
         ])
         self.drag(self.create_leads(), {"stage_id": self.stage_qualified.id}, self.salesman)
-        self.assertEqual(self.runs(workflow).message, "Template “Note text”: division by zero")
+        self.assertEqual(self.runs(workflow).message, "Template “Note text”: ZeroDivisionError: division by zero")
 
 
 @tagged("post_install", "-at_install")

@@ -39,8 +39,8 @@ class TestWorkflowAutomationTours(WorkflowAutomationTourCase):
         super().setUpClass()
         cls.call_type = cls.env.ref("mail.mail_activity_data_call")
 
-        # "All documents": a salesperson restricted to their own opportunities could not read
-        # one back once the workflow reassigned it, and the kanban drag would fail.
+        # "All documents": she still sees the card, with its activity, once the workflow
+        # reassigned it (an own-documents salesperson's hand-off: test_tours_handoff.py).
         cls.sales_user = new_test_user(
             cls.env,
             login="cwa_tour_sales",
