@@ -5,6 +5,7 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 from odoo.tools import SQL, format_datetime
 
 from .workflow_automation import TARGET_MODELS
@@ -61,8 +62,16 @@ class WorkflowAutomationRun(models.Model):
         string="Follow-up completed",
         help="The run of a follow-up's “When completed” effect, not of the action itself.",
     )
-    message = fields.Text(help="The error of a failed run, or why a run was skipped.")
+    # A webhook's answer (which may carry a token) and errors naming its URL: for managers only.
+    message = fields.Text(
+        help="The error of a failed run, or why a run was skipped.",
+        groups="crm_workflow_automation.group_workflow_automation_manager",
+    )
     is_test = fields.Boolean(string="Test", help="Run on a test record.")
+    # What the record rule of runs checks: the run is visible to those who may read its record.
+    record_readable = fields.Boolean(
+        string="Record readable", compute="_compute_record_readable", search="_search_record_readable"
+    )
 
     _sql_constraints = [
         (
@@ -76,6 +85,32 @@ class WorkflowAutomationRun(models.Model):
     def _compute_record_ref(self):
         for run in self:
             run.record_ref = f"{run.res_model},{run.res_id}" if run.res_model and run.res_id else False
+
+    @api.depends_context("uid")
+    @api.depends("res_model", "res_id")
+    def _compute_record_readable(self):
+        readable = set()
+        for model, runs in self.grouped("res_model").items():
+            records = self.env(su=False)[model].with_context(active_test=False).browse(runs.mapped("res_id"))
+            readable.update((model, record_id) for record_id in records.exists()._filtered_access("read").ids)
+        for run in self:
+            run.record_readable = (run.res_model, run.res_id) in readable
+
+    def _search_record_readable(self, operator, value):
+        """The runs whose record the current user may read, as one subquery per model.
+
+        Called by the record rule, in a superuser environment: the records are searched
+        with the rights of the user himself.
+        """
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError(f"Searching runs on record_readable {operator} {value!r}")
+        env = self.env(su=False)
+        domain = expression.OR([
+            [("res_model", "=", model), ("res_id", "in", env[model].with_context(active_test=False)._search([]))]
+            for model, _label in TARGET_MODELS
+            if model in env and env[model].has_access("read")
+        ])
+        return domain if (operator == "=") == value else ["!", *domain]
 
     @api.model
     def _selection_action_kind(self):
@@ -297,17 +332,26 @@ class WorkflowAutomationRun(models.Model):
                 state=dict(self._fields["state"]._description_selection(self.env))[wrong[0].state],
             ))
 
+    # Access first: a refused button changes nothing and sends nothing (a webhook is not
+    # taken back); writing runs is for the workflow managers.
+
     def action_cancel(self):
+        self.check_access("write")
         self._check_state(("scheduled",), _("Cancel"))
         self.write({"state": "cancelled", "message": _("Cancelled by %s.", self.env.user.name)})
+        return True
 
     def action_run_now(self):
+        self.check_access("write")
         self._check_state(("scheduled",), _("Run now"))
         self._execute_scheduled()
+        return True
 
     def action_retry(self):
+        self.check_access("write")
         self._check_state(("failed",), _("Retry"))
         self._execute_scheduled()
+        return True
 
     def action_open_record(self):
         self.ensure_one()

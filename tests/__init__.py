@@ -1,3 +1,4 @@
+from . import test_access
 from . import test_actions
 from . import test_conditions
 from . import test_consultant_format
