@@ -67,6 +67,11 @@ class WorkflowAutomationRun(models.Model):
         help="The error of a failed run, or why a run was skipped.",
         groups="crm_workflow_automation.group_workflow_automation_manager",
     )
+    outcome = fields.Text(
+        compute="_compute_outcome",
+        help="Why the run failed or was skipped. Shown to those who are not workflow managers: a "
+        "webhook's details (its answer, its address) are left out.",
+    )
     is_test = fields.Boolean(string="Test", help="Run on a test record.")
     # What the record rule of runs checks: the run is visible to those who may read its record.
     record_readable = fields.Boolean(
@@ -85,6 +90,11 @@ class WorkflowAutomationRun(models.Model):
     def _compute_record_ref(self):
         for run in self:
             run.record_ref = f"{run.res_model},{run.res_id}" if run.res_model and run.res_id else False
+
+    @api.depends("message", "action_kind")
+    def _compute_outcome(self):
+        for run, messages in zip(self, self.sudo(), strict=True):
+            run.outcome = messages.message if run.action_kind != "webhook" else False
 
     @api.depends_context("uid")
     @api.depends("res_model", "res_id")

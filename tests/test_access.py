@@ -132,6 +132,15 @@ class TestDefinitionVisibility(AccessCase):
             actions.with_user(self.manager_b).read(["webhook_url"])
         self.assertEqual(actions.with_user(self.manager).read(["webhook_url"])[1]["webhook_url"], self.endpoint.url)
 
+    def test_others_see_the_outcome_of_runs_but_not_of_webhooks(self):
+        later = self.create_stage_workflow(
+            self.stage_proposition, [{"kind": "note", "note_body": "Later", "delay": 1}], name="Later"
+        )
+        self.mine.stage_id = self.stage_proposition
+        (self.runs(later) | self.runs_on(self.mine, "webhook")).with_user(self.manager).action_cancel()
+        self.assertEqual(self.runs(later).with_user(self.seller).outcome, f"Cancelled by {self.manager.name}.")
+        self.assertFalse(self.runs_on(self.mine, "webhook").with_user(self.seller).outcome)
+
     def test_webhook_answer_is_for_managers_only(self):
         self.endpoint.responses.append((200, "token=s3cr3t", 0))
         self.runs_on(self.mine, "webhook").with_user(self.manager).action_run_now()
@@ -155,6 +164,17 @@ class TestButtonRights(AccessCase):
             for node in etree.fromstring(view["arch"]).iter("button")
             if node.get("name") in RUN_BUTTONS
         }
+
+    def test_salesman_gets_no_link_to_the_definitions(self):
+        """The run's workflow, trigger and action, the test record's workflow: shown, not opened."""
+        form = self.Run.with_user(self.seller).get_views([(False, "form")])["views"]["form"]["arch"]
+        lead_form = self.env["crm.lead"].with_user(self.seller).get_views([(False, "form")])["views"]["form"]["arch"]
+        links = [
+            node for arch in (form, lead_form) for node in etree.fromstring(arch).iter("field")
+            if node.get("name") in ("workflow_id", "trigger_id", "action_id", "workflow_test_id")
+        ]
+        self.assertEqual(len(links), 4)
+        self.assertEqual([node for node in links if "no_open" not in node.get("options", "")], [])
 
     def test_run_buttons_are_shown_to_managers_only(self):
         self.assertEqual(self.run_buttons(self.seller), set())
