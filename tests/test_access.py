@@ -234,6 +234,16 @@ class TestTestRecordFlag(AccessCase):
         with self.assertRaisesRegex(AccessError, "Test record of"):
             Lead.create({"name": "Fake test", "user_id": self.seller.id, "workflow_test_id": self.workflow.id})
 
+    def test_refusal_is_in_the_users_language(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(["crm_workflow_automation"], ["fr_FR"], overwrite=True)
+        seller_fr = self.new_salesman("wa_acc_seller_fr", lang="fr_FR")
+        lead = self.create_leads(user_id=seller_fr.id).with_user(seller_fr).with_context(lang="fr_FR")
+        with self.assertRaisesRegex(
+            AccessError, "Le champ “Enregistrement de test de” de .* n'est renseigné que par le bouton “Tester ce workflow”"
+        ):
+            lead.write({"workflow_test_id": self.workflow.id})
+
     def test_nobody_clears_or_sets_the_flag_outside_the_wizard(self):
         test_lead = self.create_test_record(self.workflow, stage_id=self.stage_new.id)
         for user in (self.sales_manager, self.manager):
