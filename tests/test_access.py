@@ -8,7 +8,6 @@ from .common import OutboundCase
 
 MANAGER_GROUP = "crm_workflow_automation.group_workflow_automation_manager"
 RUN_BUTTONS = ("action_run_now", "action_cancel", "action_retry")
-PASSWORDS = {"wa_acc_seller": "wa-acc-seller-pw", "wa_workflow_manager": "wa-acc-manager-pw"}
 DEFINITION_MODELS = ("workflow.automation", "workflow.automation.trigger", "workflow.automation.action")
 
 
@@ -21,10 +20,10 @@ class AccessCase(OutboundCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.seller = cls.new_salesman("wa_acc_seller", name="Sam Seller", password=PASSWORDS["wa_acc_seller"])
+        cls.seller = cls.new_salesman("wa_acc_seller", name="Sam Seller")
         cls.other_seller = cls.new_salesman("wa_acc_other_seller", name="Olga Other")
         cls.internal = new_test_user(cls.env, login="wa_acc_internal", groups="base.group_user")
-        cls.manager = cls.new_workflow_manager(password=PASSWORDS["wa_workflow_manager"])
+        cls.manager = cls.new_workflow_manager()
         cls.company_b = cls.env["res.company"].create({"name": "Company B"})
         cls.manager_b = cls.new_workflow_manager(
             login="wa_acc_manager_b", company_id=cls.company_b.id, company_ids=[Command.set(cls.company_b.ids)]
@@ -272,7 +271,7 @@ class TestButtonsOverXmlRpc(AccessCase, HttpCase):
     def call(self, model, method, records, user=None):
         user = user or self.manager
         return self.xmlrpc_object.execute_kw(
-            self.env.cr.dbname, user.id, PASSWORDS[user.login], model, method, [records.ids]
+            self.env.cr.dbname, user.id, user.login, model, method, [records.ids]  # new_test_user's password
         )
 
     def test_run_buttons_answer_over_xml_rpc(self):
@@ -298,3 +297,17 @@ class TestButtonsOverXmlRpc(AccessCase, HttpCase):
                 self.assertTrue(self.call("workflow.automation", method, self.workflow))
         self.assertFalse(self.workflow.test_record_count)
         self.assertTrue(self.call("crm.lead", "action_open_workflow_runs", self.mine, self.seller))
+
+
+@tagged("post_install", "-at_install")
+class TestSalesmanRunScreens(AccessCase, HttpCase):
+    """In Chromium, as the own-documents salesman: his deal's *Scheduled* smart button, the
+    list of its runs (search panel included) and a run's form open without an error, and
+    show no button he may not press and no link to the workflow."""
+
+    def test_salesman_runs_tour(self):
+        self.start_tour(
+            f"/odoo/crm.lead/{self.mine.id}",
+            "crm_workflow_automation_salesman_runs_tour",
+            login=self.seller.login,
+        )
