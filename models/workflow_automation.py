@@ -378,10 +378,12 @@ class WorkflowAutomation(models.Model):
         return len(records)
 
     def action_remove_test_records(self):
+        self.check_access("write")
         for workflow in self:
             count = workflow._remove_test_records()
             if count:
                 workflow.message_post(body=_("%s test record(s) removed, with their runs.", count))
+        return True
 
     def action_open_test_records(self):
         self.ensure_one()

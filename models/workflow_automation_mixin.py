@@ -2,6 +2,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 
 from odoo import _, api, fields, models
+from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 DEPTH_CONTEXT_KEY = "workflow_automation_depth"
@@ -248,10 +249,24 @@ class WorkflowAutomationMixin(models.AbstractModel):
         }
         return {event: specs for event, specs in filtered.items() if specs}
 
+    def _workflow_check_test_flag(self, carried):
+        """Refuse a change of the test-record flag by anyone but the test wizard (which sets
+        it as superuser): the flag makes switched-off workflows fire, holds back what would
+        leave the database, lets *Remove test records* delete the record, and clears the
+        registry cache."""
+        if carried and not self.env.su:
+            raise AccessError(_(
+                "The field “%(field)s” of %(model)s is set by the “Test this workflow” button only.",
+                field=self._fields["workflow_test_id"]._description_string(self.env),
+                model=self.env["ir.model"].sudo()._get(self._name).name,
+            ))
+
     @api.model_create_multi
     def create(self, vals_list):
+        flagged = any(vals.get("workflow_test_id") for vals in vals_list)
+        self._workflow_check_test_flag(flagged)
         records = super().create(vals_list)
-        if any(vals.get("workflow_test_id") for vals in vals_list):
+        if flagged:
             self.env.registry.clear_cache()  # the trigger index lists the test records
         index = records._workflow_trigger_index(("create", "stage_reached"))
         if index:
@@ -262,6 +277,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
         return records
 
     def write(self, vals):
+        self._workflow_check_test_flag("workflow_test_id" in vals)
         index = self._workflow_events_for(vals)
         if not index:
             result = super().write(vals)

@@ -8,6 +8,7 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 from odoo.tools import SQL, config, format_datetime
 
 from ..services.webhook_transport import WebhookError, WebhookRefused, display_url
@@ -73,12 +74,25 @@ class WorkflowAutomationRun(models.Model):
         string="Follow-up completed",
         help="The run of a follow-up's “When completed” effect, not of the action itself.",
     )
-    message = fields.Text(help="The error of a failed run, or why a run was skipped.")
+    # A webhook's answer (which may carry a token) and errors naming its URL: for managers only.
+    message = fields.Text(
+        help="The error of a failed run, or why a run was skipped.",
+        groups="crm_workflow_automation.group_workflow_automation_manager",
+    )
+    outcome = fields.Text(
+        compute="_compute_outcome",
+        help="Why the run failed or was skipped. Shown to those who are not workflow managers: a "
+        "webhook's details (its answer, its address) are left out.",
+    )
     attempt_count = fields.Integer(string="Attempts", readonly=True, help="How many times a webhook was sent.")
     is_test = fields.Boolean(string="Test", help="Run on a test record.")
     dismissed = fields.Boolean(
         readonly=True, copy=False,
         help="A failed run seen and dealt with: it is deleted with the other runs once older than the retention.",
+    )
+    # What the record rule of runs checks: the run is visible to those who may read its record.
+    record_readable = fields.Boolean(
+        string="Record readable", compute="_compute_record_readable", search="_search_record_readable"
     )
 
     _sql_constraints = [
@@ -93,6 +107,37 @@ class WorkflowAutomationRun(models.Model):
     def _compute_record_ref(self):
         for run in self:
             run.record_ref = f"{run.res_model},{run.res_id}" if run.res_model and run.res_id else False
+
+    @api.depends("message", "action_kind")
+    def _compute_outcome(self):
+        for run, messages in zip(self, self.sudo(), strict=True):
+            run.outcome = messages.message if run.action_kind != "webhook" else False
+
+    @api.depends_context("uid")
+    @api.depends("res_model", "res_id")
+    def _compute_record_readable(self):
+        readable = set()
+        for model, runs in self.grouped("res_model").items():
+            records = self.env(su=False)[model].with_context(active_test=False).browse(runs.mapped("res_id"))
+            readable.update((model, record_id) for record_id in records.exists()._filtered_access("read").ids)
+        for run in self:
+            run.record_readable = (run.res_model, run.res_id) in readable
+
+    def _search_record_readable(self, operator, value):
+        """The runs whose record the current user may read, as one subquery per model.
+
+        Called by the record rule, in a superuser environment: the records are searched
+        with the rights of the user himself.
+        """
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError(f"Searching runs on record_readable {operator} {value!r}")
+        env = self.env(su=False)
+        domain = expression.OR([
+            [("res_model", "=", model), ("res_id", "in", env[model].with_context(active_test=False)._search([]))]
+            for model, _label in TARGET_MODELS
+            if model in env and env[model].has_access("read")
+        ])
+        return domain if (operator == "=") == value else ["!", *domain]
 
     @api.model
     def _selection_action_kind(self):
@@ -414,15 +459,23 @@ class WorkflowAutomationRun(models.Model):
                 state=dict(self._fields["state"]._description_selection(self.env))[wrong[0].state],
             ))
 
+    # Access first: a refused button changes nothing and sends nothing (a webhook is not
+    # taken back); writing runs is for the workflow managers.
+
     def action_cancel(self):
+        self.check_access("write")
         self._check_state(("scheduled",), _("Cancel"))
         self.write({"state": "cancelled", "message": _("Cancelled by %s.", self.env.user.name)})
+        return True
 
     def action_run_now(self):
+        self.check_access("write")
         self._check_state(("scheduled",), _("Run now"))
         self._execute_scheduled()
+        return True
 
     def action_retry(self):
+        self.check_access("write")
         self._check_state(("failed",), _("Retry"))
         self._execute_scheduled()
         return self._failed_again_notification() or True

@@ -1,3 +1,4 @@
+from . import test_access
 from . import test_actions
 from . import test_bootstrap
 from . import test_conditions

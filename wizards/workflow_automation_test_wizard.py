@@ -108,6 +108,16 @@ class WorkflowAutomationTestWizard(models.TransientModel):
             message=message,
         ))
 
+    def _create_test_record(self):
+        """Create the record with the user's rights, but the test flag, which no user may
+        set (see the mixin): the record is created as superuser between the checks of the
+        user's right to create it and of the record rules on it."""
+        Model = self.env[self.target].with_company(self.company_id)
+        Model.check_access("create")
+        record = Model.sudo().create(self._prepare_record_vals())
+        record.with_env(Model.env).check_access("create")
+        return record.with_env(Model.env)
+
     def _prepare_record_vals(self):
         vals = {
             "name": self.name or _("Test: %s", self.workflow_id.name),
@@ -120,10 +130,11 @@ class WorkflowAutomationTestWizard(models.TransientModel):
         return dict(vals, type="opportunity", team_id=self.team_id.id, stage_id=self.stage_id.id)
 
     def action_create_test_record(self):
-        """Create the test record, with the user's rights, in the workflow's company; open it."""
+        """Create the test record in the workflow's company, for a manager of the workflow; open it."""
         self.ensure_one()
+        self.workflow_id.check_access("write")
         self._check_choices()
-        record = self.env[self.target].with_company(self.company_id).create(self._prepare_record_vals())
+        record = self._create_test_record()
         return {
             "type": "ir.actions.act_window",
             "res_model": record._name,
