@@ -35,8 +35,10 @@ class TestFormsFromScratchTours(WorkflowAutomationTourCase):
                 login="admin",
             )
         workflow = self.find_workflow("Tour from scratch")
-        self.assertEqual(workflow.trigger_ids.stage_id, self.stage_qualified)
-        actions = workflow.trigger_ids.action_ids
+        created, reached = workflow.trigger_ids
+        self.assertEqual((created.kind, reached.kind), ("create", "stage_reached"))
+        self.assertEqual(reached.stage_id, self.stage_qualified)
+        actions = reached.action_ids
         self.assertEqual(actions.mapped("kind"), ["email", "activity", "webhook"])
         self.assertEqual(actions[0].mail_template_id, template)
         self.assertEqual(actions[1].activity_plan_id, plan)
@@ -50,7 +52,11 @@ class TestFormsFromScratchTours(WorkflowAutomationTourCase):
         self.assertEqual(action.webhook_field_ids.mapped("name"), ["expected_revenue"])
 
     def test_project_kinds_tour(self):
-        """A project workflow offers only the triggers, actions and effects of projects."""
+        """A project workflow offers only the triggers, actions and effects of projects, and
+        the e-mail templates of projects."""
+        template = self.env["mail.template"].create({
+            "name": "Tour project news", "model_id": self.env["ir.model"]._get_id("project.project"),
+        })
         self.start_tour(
             "/odoo/action-crm_workflow_automation.workflow_automation_action_project",
             "crm_workflow_automation_project_kinds_tour",
@@ -59,7 +65,8 @@ class TestFormsFromScratchTours(WorkflowAutomationTourCase):
         workflow = self.find_workflow("Tour project kinds")
         self.assertEqual(workflow.target, "project.project")
         self.assertEqual(workflow.trigger_ids.kind, "project_closed")
-        self.assertEqual(workflow.trigger_ids.action_ids.kind, "activity")
+        self.assertEqual(workflow.trigger_ids.action_ids.mapped("kind"), ["activity", "email"])
+        self.assertEqual(workflow.trigger_ids.action_ids[1].mail_template_id, template)
 
     def test_refusal_tour(self):
         """Switching on a preset's copy with blanks is refused; the form is off and editable again."""

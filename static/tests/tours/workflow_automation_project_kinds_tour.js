@@ -4,7 +4,8 @@ import { registry } from "@web/core/registry";
 import * as form from "@crm_workflow_automation/../tests/tours/workflow_form_steps";
 
 // An admin builds a project workflow: only the triggers, actions and follow-up effects of
-// projects are offered (no "Opportunity won", no "Mark as won", no "Copy into another pipeline").
+// projects are offered (no "Opportunity won", no "Mark as won", no "Copy into another pipeline"),
+// and the e-mail templates of projects.
 registry.category("web_tour.tours").add("crm_workflow_automation_project_kinds_tour", {
     url: "/odoo/action-crm_workflow_automation.workflow_automation_action_project",
     steps: () => [
@@ -25,6 +26,9 @@ registry.category("web_tour.tours").add("crm_workflow_automation_project_kinds_t
         ...form.offeredSteps(form.ACTION_DIALOG, "followup_effect", ["Close the project"], ["Mark as won"]),
         ...form.pickSteps(form.ACTION_DIALOG, "activity_type_id", "To-Do"),
         ...form.saveActionSteps("Add a follow-up"),
+        ...form.addActionSteps("Send an e-mail"),
+        ...form.pickSteps(form.ACTION_DIALOG, "mail_template_id", "Tour project news"),
+        ...form.saveActionSteps("Send an e-mail"),
         ...form.saveWorkflowSteps(),
     ],
 });

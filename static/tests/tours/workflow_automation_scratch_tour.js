@@ -4,7 +4,7 @@ import { registry } from "@web/core/registry";
 import * as form from "@crm_workflow_automation/../tests/tours/workflow_form_steps";
 
 // An admin builds a workflow from scratch, saving nothing until the end: a new workflow,
-// a new trigger in it, new actions in the trigger. Each picker of an action (e-mail
+// two new triggers in it, new actions in the second one. Each picker of an action (e-mail
 // template, activity plan, fields of a webhook) offers the records of the workflow's
 // target at once, the e-mail says how to preview it, and only the kinds of the target are
 // offered (no "Project closed" for opportunities).
@@ -13,6 +13,18 @@ registry.category("web_tour.tours").add("crm_workflow_automation_scratch_tour", 
     steps: () => [
         ...form.newWorkflowSteps("Tour from scratch"),
         ...form.offeredSteps(form.TRIGGER_DIALOG, "kind", ["Opportunity won"], ["Project closed"]),
+        // A first trigger: the workflow's target can no longer be changed (it is read-only)
+        ...form.chooseSteps(form.TRIGGER_DIALOG, "kind", "Record created"),
+        {
+            content: "Keep the first trigger",
+            trigger: `${form.TRIGGER_DIALOG} .o_form_button_save`,
+            run: "click",
+        },
+        {
+            content: "Add a second trigger",
+            trigger: "body:not(:has(.modal)) .o_field_widget[name=trigger_ids] .o_field_x2many_list_row_add a",
+            run: "click",
+        },
         ...form.chooseSteps(form.TRIGGER_DIALOG, "kind", "Stage reached"),
         ...form.pickSteps(form.TRIGGER_DIALOG, "stage_id", "Qualified"),
         ...form.addActionSteps("Send an e-mail"),
