@@ -26,6 +26,9 @@
         "demo/workflow_automation_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "crm_workflow_automation/static/src/**/*",
+        ],
         "web.assets_tests": [
             "crm_workflow_automation/static/tests/tours/*.js",
         ],

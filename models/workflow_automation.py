@@ -22,6 +22,17 @@ TARGET_MODELS = [
     ("crm.lead", "Opportunities and leads"),
     ("project.project", "Projects"),
 ]
+ALL_TARGETS = tuple(model for model, _label in TARGET_MODELS)
+
+
+def kind_selection(kinds):
+    """The selection of a kind field, from ``{kind: (label, the targets it is offered for)}``."""
+    return [(kind, label) for kind, (label, _targets) in kinds.items()]
+
+
+def kinds_of_target(kinds, target):
+    """The kinds offered for ``target``; all of them while the target is not known."""
+    return [kind for kind, (_label, targets) in kinds.items() if not target or target in targets]
 
 
 class TriggerSpec(NamedTuple):

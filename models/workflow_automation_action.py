@@ -17,28 +17,29 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools.misc import format_date
 
 from ..services import webhook_transport
+from .workflow_automation import ALL_TARGETS, kind_selection, kinds_of_target
 from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
 
-# kind -> the targets it is offered for
+# kind -> (label, the targets it is offered for)
 ACTION_KINDS = {
-    "assign_user": ("crm.lead", "project.project"),
-    "assign_team": ("crm.lead",),
-    "activity": ("crm.lead", "project.project"),
-    "email": ("crm.lead", "project.project"),
-    "note": ("crm.lead", "project.project"),
-    "add_tags": ("crm.lead", "project.project"),
-    "remove_tags": ("crm.lead", "project.project"),
-    "set_stage": ("crm.lead", "project.project"),
-    "mark_won": ("crm.lead",),
-    "mark_lost": ("crm.lead",),
-    "create_project": ("crm.lead",),
-    "copy_lead": ("crm.lead",),
-    "repeat_lead": ("crm.lead",),
-    "add_followers": ("crm.lead", "project.project"),
-    "set_field": ("crm.lead", "project.project"),
-    "webhook": ("crm.lead", "project.project"),
+    "assign_user": ("Assign to a user", ALL_TARGETS),
+    "assign_team": ("Assign to a sales team", ("crm.lead",)),
+    "activity": ("Add a follow-up", ALL_TARGETS),
+    "email": ("Send an e-mail", ALL_TARGETS),
+    "note": ("Post an internal note", ALL_TARGETS),
+    "add_tags": ("Add tags", ALL_TARGETS),
+    "remove_tags": ("Remove tags", ALL_TARGETS),
+    "set_stage": ("Move to a stage", ALL_TARGETS),
+    "mark_won": ("Mark as won", ("crm.lead",)),
+    "mark_lost": ("Mark as lost", ("crm.lead",)),
+    "create_project": ("Create a linked project", ("crm.lead",)),
+    "copy_lead": ("Copy into another pipeline", ("crm.lead",)),
+    "repeat_lead": ("Create a repeat lead or opportunity", ("crm.lead",)),
+    "add_followers": ("Add followers", ALL_TARGETS),
+    "set_field": ("Set a field to a value", ALL_TARGETS),
+    "webhook": ("Send a webhook", ALL_TARGETS),
 }
 # Calls to other systems cannot be rolled back: the user never waits for them (they always
 # go through the queue of delayed actions) and a batch is never replayed.
@@ -90,13 +91,14 @@ SET_FIELD_VALUE_FIELDS = {
 # What a repeat lead takes from the original: its customer
 REPEAT_CUSTOMER_FIELDS = ("partner_id", "partner_name", "contact_name", "email_from", "phone")
 
-# "When completed" effect of a follow-up -> the targets it is offered for. The effects
+# "When completed" effect of a follow-up -> (label, the targets it is offered for). The effects
 # that are also action kinds run the same ``_execute_<kind>`` method as those actions.
 FOLLOWUP_EFFECTS = {
-    "set_stage": ("crm.lead", "project.project"),
-    "mark_won": ("crm.lead",),
-    "mark_lost": ("crm.lead",),
-    "close_project": ("project.project",),
+    "none": ("Nothing", ALL_TARGETS),
+    "set_stage": ("Move to a stage", ALL_TARGETS),
+    "mark_won": ("Mark as won", ("crm.lead",)),
+    "mark_lost": ("Mark as lost", ("crm.lead",)),
+    "close_project": ("Close the project", ("project.project",)),
 }
 
 
@@ -108,27 +110,13 @@ class WorkflowAutomationAction(models.Model):
 
     trigger_id = fields.Many2one("workflow.automation.trigger", required=True, ondelete="cascade", index=True)
     workflow_id = fields.Many2one(related="trigger_id.workflow_id", store=True, index=True)
-    target = fields.Selection(related="trigger_id.workflow_id.target")
+    # through the trigger's own target: in a form, an unsaved trigger of an unsaved workflow knows it
+    target = fields.Selection(related="trigger_id.target")
+    available_kinds = fields.Json(string="Kinds offered", compute="_compute_available_kinds")
+    available_followup_effects = fields.Json(string="Effects offered", compute="_compute_available_kinds")
     sequence = fields.Integer(default=10)
     kind = fields.Selection(
-        [
-            ("assign_user", "Assign to a user"),
-            ("assign_team", "Assign to a sales team"),
-            ("activity", "Add a follow-up"),
-            ("email", "Send an e-mail"),
-            ("note", "Post an internal note"),
-            ("add_tags", "Add tags"),
-            ("remove_tags", "Remove tags"),
-            ("set_stage", "Move to a stage"),
-            ("mark_won", "Mark as won"),
-            ("mark_lost", "Mark as lost"),
-            ("create_project", "Create a linked project"),
-            ("copy_lead", "Copy into another pipeline"),
-            ("repeat_lead", "Create a repeat lead or opportunity"),
-            ("add_followers", "Add followers"),
-            ("set_field", "Set a field to a value"),
-            ("webhook", "Send a webhook"),
-        ],
+        kind_selection(ACTION_KINDS),
         string="Action",
         required=True,
     )
@@ -169,13 +157,7 @@ class WorkflowAutomationAction(models.Model):
         "each activity's deadline and responsible come from the plan.",
     )
     followup_effect = fields.Selection(
-        [
-            ("none", "Nothing"),
-            ("set_stage", "Move to a stage"),
-            ("mark_won", "Mark as won"),
-            ("mark_lost", "Mark as lost"),
-            ("close_project", "Close the project"),
-        ],
+        kind_selection(FOLLOWUP_EFFECTS),
         string="When completed",
         default="none",
         required=True,
@@ -423,6 +405,12 @@ class WorkflowAutomationAction(models.Model):
             "repeat_lead": "{{ object.name }}",
         }
 
+    @api.depends("target")
+    def _compute_available_kinds(self):
+        for action in self:
+            action.available_kinds = kinds_of_target(ACTION_KINDS, action.target)
+            action.available_followup_effects = kinds_of_target(FOLLOWUP_EFFECTS, action.target)
+
     @api.depends("kind")
     def _compute_new_name(self):
         """The kind's default template, unless the admin wrote another one."""
@@ -496,7 +484,7 @@ class WorkflowAutomationAction(models.Model):
     def _check_parameters(self):
         for action in self:
             target = action.workflow_id.target
-            if target not in ACTION_KINDS[action.kind]:
+            if target not in ACTION_KINDS[action.kind][1]:
                 action._raise_invalid("kind", _("this action is not available for this target."))
             for required in action._required_parameters():
                 action._require(required, _("this action needs a value here."))
@@ -524,7 +512,7 @@ class WorkflowAutomationAction(models.Model):
     @api.constrains("kind", "trigger_id", "followup_mode", "activity_plan_id", "followup_effect")
     def _check_followup(self):
         for action in self.filtered(lambda a: a.kind == "activity"):
-            if action.target not in FOLLOWUP_EFFECTS.get(action.followup_effect, (action.target,)):
+            if action.target not in FOLLOWUP_EFFECTS[action.followup_effect][1]:
                 action._raise_invalid("followup_effect", _("this effect is not available for this target."))
             plan = action.activity_plan_id
             if action.followup_mode != "plan" or not plan:
@@ -1151,8 +1139,9 @@ class WorkflowAutomationAction(models.Model):
         return {
             "model": record._name,
             "id": record.id,
-            "workflow": {"id": self.workflow_id.id, "name": self.workflow_id.name},
-            "trigger": {"id": self.trigger_id.id, "name": self.trigger_id.display_name},
+            # _origin: the sample payload of an action being edited, whose records are unsaved copies
+            "workflow": {"id": self.workflow_id._origin.id, "name": self.workflow_id.name},
+            "trigger": {"id": self.trigger_id._origin.id, "name": self.trigger_id.display_name},
             "user": {"id": user.id, "name": user.name},
             "record": {field.name: self._webhook_value(record, field.name) for field in self.webhook_field_ids},
         }

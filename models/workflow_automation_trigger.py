@@ -16,7 +16,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, sql
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
-from .workflow_automation import TriggerSpec
+from .workflow_automation import ALL_TARGETS, TriggerSpec, kind_selection, kinds_of_target
 from .workflow_automation_mixin import CHAIN_CONTEXT_KEY, DEPTH_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
@@ -25,19 +25,19 @@ _logger = logging.getLogger(__name__)
 # (``user.env``, ``user.sudo()``) with the engine's elevated rights: safe_eval cannot stop that.
 CONDITION_USER_PATHS = frozenset({"user.id", "user.company_id.id", "user.company_ids.ids", "user.partner_id.id"})
 
-# kind -> the targets it is offered for
+# kind -> (label, the targets it is offered for)
 TRIGGER_KINDS = {
-    "create": ("crm.lead", "project.project"),
-    "stage_reached": ("crm.lead", "project.project"),
-    "stage_changed": ("crm.lead", "project.project"),
-    "won": ("crm.lead",),
-    "lost": ("crm.lead",),
-    "restored": ("crm.lead",),
-    "project_closed": ("project.project",),
-    "date": ("crm.lead", "project.project"),
-    "inactive": ("crm.lead", "project.project"),
-    "activity_created": ("crm.lead", "project.project"),
-    "activity_done": ("crm.lead", "project.project"),
+    "create": ("Record created", ALL_TARGETS),
+    "stage_reached": ("Stage reached", ALL_TARGETS),
+    "stage_changed": ("Stage goes from … to …", ALL_TARGETS),
+    "won": ("Opportunity won", ("crm.lead",)),
+    "lost": ("Opportunity lost", ("crm.lead",)),
+    "restored": ("Opportunity restored", ("crm.lead",)),
+    "project_closed": ("Project closed", ("project.project",)),
+    "date": ("Date reached", ALL_TARGETS),
+    "inactive": ("No change for N days in a stage", ALL_TARGETS),
+    "activity_created": ("Activity created", ALL_TARGETS),
+    "activity_done": ("Activity done", ALL_TARGETS),
 }
 STAGE_KINDS = ("stage_reached", "stage_changed")
 # Kinds found by the hourly scan rather than by a write
@@ -62,22 +62,11 @@ class WorkflowAutomationTrigger(models.Model):
     workflow_id = fields.Many2one("workflow.automation", required=True, ondelete="cascade", index=True)
     workflow_sequence = fields.Integer(related="workflow_id.sequence", store=True, string="Workflow sequence")
     target = fields.Selection(related="workflow_id.target")
+    available_kinds = fields.Json(string="Kinds offered", compute="_compute_available_kinds")
     company_id = fields.Many2one(related="workflow_id.company_id", store=True)
     sequence = fields.Integer(default=10)
     kind = fields.Selection(
-        [
-            ("create", "Record created"),
-            ("stage_reached", "Stage reached"),
-            ("stage_changed", "Stage goes from … to …"),
-            ("won", "Opportunity won"),
-            ("lost", "Opportunity lost"),
-            ("restored", "Opportunity restored"),
-            ("project_closed", "Project closed"),
-            ("date", "Date reached"),
-            ("inactive", "No change for N days in a stage"),
-            ("activity_created", "Activity created"),
-            ("activity_done", "Activity done"),
-        ],
+        kind_selection(TRIGGER_KINDS),
         string="When",
         required=True,
         default="stage_reached",
@@ -176,6 +165,11 @@ class WorkflowAutomationTrigger(models.Model):
             else:
                 trigger.display_name = kinds.get(trigger.kind, "")
 
+    @api.depends("target")
+    def _compute_available_kinds(self):
+        for trigger in self:
+            trigger.available_kinds = kinds_of_target(TRIGGER_KINDS, trigger.target)
+
     def _fields_editable_while_on(self):
         return {"date_scanned_until", "date_catch_up", "scan_error"}
 
@@ -210,7 +204,7 @@ class WorkflowAutomationTrigger(models.Model):
     def _get_stages(self):
         """Return (from stage, to stage) in the stage model of the workflow's target."""
         self.ensure_one()
-        if self.workflow_id.target == "project.project":
+        if self.target == "project.project":
             return self.from_project_stage_id, self.project_stage_id
         return self.from_stage_id, self.stage_id
 
@@ -251,7 +245,7 @@ class WorkflowAutomationTrigger(models.Model):
     @api.constrains("kind", "workflow_id")
     def _check_kind(self):
         for trigger in self:
-            if trigger.workflow_id.target not in TRIGGER_KINDS[trigger.kind]:
+            if trigger.workflow_id.target not in TRIGGER_KINDS[trigger.kind][1]:
                 trigger._raise_invalid("kind", _("this trigger is not available for this target."))
 
     @api.constrains("kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id", "inactive_days")

@@ -29,6 +29,19 @@ class WorkflowAutomationTourCase(HttpCase):
         cls.stage_proposition = cls.env.ref("crm.stage_lead3")
         cls.customer = cls.env["res.partner"].create({"name": "Tour Customer", "email": "tour@customer.example.com"})
 
+    def start_workflow_form_tour(self, name, tour):
+        """Run ``tour`` as the admin on the form of a new switched-off workflow ``name``, with one
+        trigger (Qualified reached); return the workflow."""
+        workflow = self.env["workflow.automation"].create({
+            "name": name,
+            "target": "crm.lead",
+            "trigger_ids": [Command.create({"kind": "stage_reached", "stage_id": self.stage_qualified.id})],
+        })
+        self.start_tour(
+            f"/odoo/action-crm_workflow_automation.workflow_automation_action_crm/{workflow.id}", tour, login="admin"
+        )
+        return workflow
+
 
 @tagged("post_install", "-at_install")
 class TestWorkflowAutomationTours(WorkflowAutomationTourCase):
@@ -153,16 +166,7 @@ class TestWorkflowAutomationTours(WorkflowAutomationTourCase):
         self.assertEqual(runs.user_id, self.sales_user, "the runs name the user who dragged")
 
     def test_set_field_tour(self):
-        workflow = self.env["workflow.automation"].create({
-            "name": "Tour set field",
-            "target": "crm.lead",
-            "trigger_ids": [Command.create({"kind": "stage_reached", "stage_id": self.stage_qualified.id})],
-        })
-        self.start_tour(
-            f"/odoo/action-crm_workflow_automation.workflow_automation_action_crm/{workflow.id}",
-            "crm_workflow_automation_set_field_tour",
-            login="admin",
-        )
+        workflow = self.start_workflow_form_tour("Tour set field", "crm_workflow_automation_set_field_tour")
         action = workflow.trigger_ids.action_ids
         self.assertEqual(action.kind, "set_field")
         self.assertEqual(action.set_field_id, self.env["ir.model.fields"]._get("crm.lead", "user_id"))

@@ -65,11 +65,12 @@ class WorkflowAutomationTestWizard(models.TransientModel):
 
     @api.depends("team_id")
     def _compute_stage_id(self):
+        """The pipeline's first stage, as for a new opportunity in it (the form holds copies of
+        the pipelines: their real ids are those of ``_origin``)."""
         for wizard in self:
-            if not wizard.stage_id or wizard.stage_id.team_id not in (wizard.team_id, self.env["crm.team"]):
-                wizard.stage_id = self.env["crm.stage"].search(
-                    ["|", ("team_id", "=", False), ("team_id", "=", wizard.team_id.id)], limit=1
-                )
+            team = wizard.team_id._origin
+            if not wizard.stage_id or wizard.stage_id.team_id not in (team, self.env["crm.team"]):
+                wizard.stage_id = self.env["crm.lead"]._stage_find(team_id=team.id)
 
     @api.depends("workflow_id")
     def _compute_project_stage_id(self):
