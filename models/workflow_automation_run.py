@@ -1,14 +1,19 @@
+import logging
 import threading
 from collections import defaultdict
 
 from markupsafe import Markup
+from psycopg2 import errorcodes
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, format_datetime
 
 from .workflow_automation import TARGET_MODELS
 from .workflow_automation_action import QUEUED_KINDS
+
+_logger = logging.getLogger(__name__)
 
 # Due runs taken, executed and committed together by the queue's cron.
 QUEUE_BATCH_SIZE = 200
@@ -173,12 +178,19 @@ class WorkflowAutomationRun(models.Model):
         """Execute the due runs by batches, committing each; then sleep until the next one.
 
         Rows are taken with ``FOR UPDATE SKIP LOCKED``: processes sharing the queue never take
-        the same run, and a batch whose process dies is rolled back and taken again.
+        the same run, and a batch whose process dies is rolled back and taken again. A batch
+        that meets a concurrent update is not failed either: it is rolled back and left due,
+        and the cron, woken again, takes it on a fresh snapshot.
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         while runs := self._lock_due_runs(QUEUE_BATCH_SIZE):
             runs = runs._limit_outbound()
-            runs._execute_scheduled()
+            try:
+                runs._execute_scheduled()
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
+                self.env.cr.rollback()
+                _logger.info("Workflow queue: %s, %s runs left due", errorcodes.lookup(error.pgcode), len(runs))
+                break
             self.env["ir.cron"]._notify_progress(done=len(runs), remaining=self._count_due_runs())
             if not auto_commit:
                 break

@@ -1,4 +1,5 @@
 from . import test_actions
+from . import test_concurrent_updates
 from . import test_conditions
 from . import test_consultant_format
 from . import test_date_triggers
