@@ -6,6 +6,7 @@ from . import test_date_triggers
 from . import test_demo_data
 from . import test_engine
 from . import test_followups
+from . import test_index_invalidation
 from . import test_outbound
 from . import test_presets
 from . import test_queue
