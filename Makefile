@@ -227,3 +227,14 @@ ifneq ($(PG),private)
 	-@dropdb --if-exists --force $(ODOO_ADDON_DB) 2>/dev/null
 endif
 	rm -rf $(BUILD)
+
+## test-slow: the slow tests, not part of `make test`: real odoo-bin servers (prefork and
+## threaded, ports 8090-8092) on the test database, driven by parallel XML-RPC clients
+.PHONY: test-slow
+test-slow: check-env deps link
+	$(if $(filter 1,$(FRESH)),$(call fresh_db,$(TEST_DB)))
+	@echo ">> Running the slow tests of $(ADDON) with pytest-odoo on $(TEST_DB)"
+	@$(PYTHON) -m pytest -p no:cacheprovider -s --rootdir=$(BUILD_ADDONS) \
+	  --odoo-database=$(TEST_DB) --odoo-addons-path=$(ADDONS_PATH) \
+	  --odoo-extra=data-dir=$(DATA_DIR) --odoo-extra=log-handler=odoo.tests.common:CRITICAL \
+	  --odoo-log-level=warn $(ADDON_LINK)/tests/slow_test_load.py

@@ -1,3 +1,4 @@
+import uuid
 from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import NamedTuple
@@ -6,13 +7,17 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import format_datetime
+from odoo.tools import SQL, format_datetime
 
 from .workflow_automation_mixin import FOLLOWUP_STAGE_LEFT
 
 # Set while a workflow is being switched on: then no parameter may be left empty.
 SWITCHING_ON_KEY = "workflow_automation_switching_on"
 
+# The version of the workflows the trigger index is cached for (a system parameter), and the key
+# of the version this transaction sees in ``cr.postcommit.data``
+INDEX_VERSION_PARAM = "crm_workflow_automation.trigger_index_version"
+INDEX_VERSION_KEY = "workflow_automation.index_version"
 # The followers of a workflow hear of its failures at most once per this period.
 FAILURE_NOTIFICATION_PERIOD = timedelta(hours=1)
 # Run states that mean the engine ran (or decided not to run) an action
@@ -252,7 +257,7 @@ class WorkflowAutomation(models.Model):
             self.filtered("preset_id")._check_complete()
         result = super().write(vals)
         if set(vals) - self._bookkeeping_fields():
-            self.env.registry.clear_cache()
+            self._invalidate_trigger_index()
         return result
 
     @api.model_create_multi
@@ -262,7 +267,7 @@ class WorkflowAutomation(models.Model):
         switch_on = [vals.get("active", False) for vals in vals_list]
         workflows = super().create([{**vals, "active": False} for vals in vals_list])
         workflows.browse(w.id for w, on in zip(workflows, switch_on, strict=True) if on).active = True
-        self.env.registry.clear_cache()
+        self._invalidate_trigger_index()
         return workflows
 
     @api.ondelete(at_uninstall=False)
@@ -279,7 +284,7 @@ class WorkflowAutomation(models.Model):
         runs.write({"workflow_id": False, "trigger_id": False, "action_id": False})
         runs.flush_recordset()
         result = super().unlink()
-        self.env.registry.clear_cache()
+        self._invalidate_trigger_index()
         return result
 
     def copy_data(self, default=None):
@@ -324,16 +329,44 @@ class WorkflowAutomation(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
-    @tools.ormcache("model_name")
     def _get_trigger_index(self, model_name):
         """Return ``{event: (TriggerSpec, ...)}`` for the workflows that may fire on a model:
         the switched-on ones, and the switched-off ones that have test records.
 
         The result holds only ids and plain values, never records, so it can live in the
-        registry cache; any change to a workflow, trigger or action, and the creation of a
-        test record, clears that cache. Triggers with follow-ups that complete themselves
-        when the record leaves its stage are also listed under ``FOLLOWUP_STAGE_LEFT``.
+        registry cache, per version of the workflows (see ``_trigger_index_version``).
+        Triggers with follow-ups that complete themselves when the record leaves its stage
+        are also listed under ``FOLLOWUP_STAGE_LEFT``.
         """
+        return self._get_trigger_index_at(model_name, self._trigger_index_version())
+
+    @api.model
+    def _trigger_index_version(self):
+        """The version of the workflows this transaction sees, read once per transaction.
+
+        Each change of a workflow, trigger or action commits a new version with it. Clearing
+        the cache alone, as Odoo's ormcaches are cleared, happens before the commit: a
+        concurrent request, on an older snapshot, would cache the old index again and keep
+        it after the commit. Cached per version, an index is only found by the transactions
+        that see the same workflows: in the threads of one process, which share the cache,
+        and in other processes alike.
+        """
+        data = self.env.cr.postcommit.data  # this transaction's: cleared when it ends
+        if INDEX_VERSION_KEY not in data:
+            self.env["ir.config_parameter"].flush_model(["value"])
+            self.env.cr.execute(SQL("SELECT value FROM ir_config_parameter WHERE key = %s", INDEX_VERSION_PARAM))
+            data[INDEX_VERSION_KEY] = (self.env.cr.fetchone() or ("",))[0]
+        return data[INDEX_VERSION_KEY]
+
+    @api.model
+    def _invalidate_trigger_index(self):
+        """Give the workflows a new version, committed with the change that calls this."""
+        self.env["ir.config_parameter"].sudo().set_param(INDEX_VERSION_PARAM, uuid.uuid4().hex)
+        self.env.cr.postcommit.data.pop(INDEX_VERSION_KEY, None)
+
+    @api.model
+    @tools.ormcache("model_name", "version")
+    def _get_trigger_index_at(self, model_name, version):
         test_ids = self._get_test_record_ids(model_name)
         triggers = self.env["workflow.automation.trigger"].sudo().with_context(active_test=False).search(
             [

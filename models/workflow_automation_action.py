@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools.misc import format_date
 
 from ..services import webhook_transport
@@ -747,10 +748,9 @@ class WorkflowAutomationAction(models.Model):
 
         Odoo's default savepoint runs them on entering, which posts the tracking message
         of every record of the batch one by one, in the middle of the user's write. Here
-        the ORM is flushed, and the hooks' state is put back if the action fails.
+        the hooks' state is put back if the action fails. Enter it with the ORM flushed.
         """
         precommit = self.env.cr.precommit
-        self.env.flush_all()
         funcs = deque(precommit._funcs)
         data = {key: copy(value) for key, value in precommit.data.items()}
         try:
@@ -763,11 +763,20 @@ class WorkflowAutomationAction(models.Model):
             raise
 
     def _execute_in_savepoint(self, records, kind):
-        """Return ``(error text or None, notes)``."""
+        """Return ``(error text or None, notes)``.
+
+        Only the action's own errors are caught. What was pending before it (the user's write)
+        is flushed first, outside the savepoint: its errors are not the action's, and caught
+        they would leave the transaction aborted. A concurrency error is not the action's
+        either: it propagates, for Odoo to retry the whole request on a fresh snapshot.
+        """
+        self.env.flush_all()
         try:
             with self._savepoint():
                 # in the records' environment: elevated rights in their company, chain depth
                 notes = self.with_env(records.env)._execute(records, kind)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
         except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
             _logger.warning("Workflow action %s failed on %s", self.id, records, exc_info=True)
             return self._error_text(error), {}

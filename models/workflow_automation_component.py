@@ -20,7 +20,7 @@ class WorkflowAutomationComponent(models.AbstractModel):
     def create(self, vals_list):
         components = super().create(vals_list)
         components.workflow_id._check_editable()
-        self.env.registry.clear_cache()
+        self.env["workflow.automation"]._invalidate_trigger_index()
         return components
 
     def _fields_editable_while_on(self):
@@ -33,7 +33,7 @@ class WorkflowAutomationComponent(models.AbstractModel):
             self.workflow_id._check_editable()
         result = super().write(vals)
         if definition_changed:
-            self.env.registry.clear_cache()
+            self.env["workflow.automation"]._invalidate_trigger_index()
         return result
 
     @api.ondelete(at_uninstall=False)
@@ -42,7 +42,7 @@ class WorkflowAutomationComponent(models.AbstractModel):
 
     def unlink(self):
         result = super().unlink()
-        self.env.registry.clear_cache()
+        self.env["workflow.automation"]._invalidate_trigger_index()
         return result
 
     # ------------------------------------------------------------------

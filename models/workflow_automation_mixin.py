@@ -267,7 +267,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
         self._workflow_check_test_flag(flagged)
         records = super().create(vals_list)
         if flagged:
-            self.env.registry.clear_cache()  # the trigger index lists the test records
+            self.env["workflow.automation"]._invalidate_trigger_index()  # the index lists the test records
         index = records._workflow_trigger_index(("create", "stage_reached"))
         if index:
             matches = records._workflow_match(index.get("create", ()), records.sudo())
@@ -293,7 +293,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
                     matches += self._workflow_match(specs, changed, before)
             self._workflow_run_matches(matches)
         if "workflow_test_id" in vals:
-            self.env.registry.clear_cache()  # the trigger index lists the test records
+            self.env["workflow.automation"]._invalidate_trigger_index()  # the index lists the test records
         return result
 
     def unlink(self):

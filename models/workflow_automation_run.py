@@ -5,10 +5,12 @@ from collections import defaultdict
 from datetime import timedelta
 
 from markupsafe import Markup
+from psycopg2 import errorcodes
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, config, format_datetime
 
 from ..services.webhook_transport import WebhookError, WebhookRefused, display_url
@@ -238,15 +240,22 @@ class WorkflowAutomationRun(models.Model):
         """Execute the due runs within the time budget of a call; then sleep until the next one.
 
         Rows are taken with ``FOR UPDATE SKIP LOCKED``: processes sharing the queue never take
-        the same run, and a batch whose process dies is rolled back and taken again. Local
-        actions go by batches; webhooks one by one, each committed with its outcome before the
-        next is sent, so that a process that dies never sends a delivered request again.
+        the same run, and a batch whose process dies is rolled back and taken again. A batch
+        that meets a concurrent update is not failed either: it is rolled back and left due,
+        and the cron, woken again, takes it on a fresh snapshot. Local actions go by batches;
+        webhooks one by one, each committed with its outcome before the next is sent, so that
+        a process that dies never sends a delivered request again.
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         deadline = time.monotonic() + self._time_budget()
         done = 0
         while time.monotonic() < deadline and (runs := self._lock_due_runs(QUEUE_BATCH_SIZE)):
-            runs._execute_scheduled()
+            try:
+                runs._execute_scheduled()
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
+                self.env.cr.rollback()
+                _logger.info("Workflow queue: %s, %s runs left due", errorcodes.lookup(error.pgcode), len(runs))
+                break
             done += len(runs)
             if not auto_commit:
                 break
