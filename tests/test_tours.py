@@ -29,6 +29,21 @@ class WorkflowAutomationTourCase(HttpCase):
         cls.stage_proposition = cls.env.ref("crm.stage_lead3")
         cls.customer = cls.env["res.partner"].create({"name": "Tour Customer", "email": "tour@customer.example.com"})
 
+    @classmethod
+    def create_qualified_workflow(cls, name, actions):
+        """A switched-on workflow of the tours' pipeline: when an opportunity reaches Qualified, ``actions``."""
+        return cls.env["workflow.automation"].create({
+            "name": name,
+            "target": "crm.lead",
+            "team_ids": [Command.set(cls.sales_team.ids)],
+            "active": True,
+            "trigger_ids": [Command.create({
+                "kind": "stage_reached",
+                "stage_id": cls.stage_qualified.id,
+                "action_ids": [Command.create(action) for action in actions],
+            })],
+        })
+
     def start_workflow_form_tour(self, name, tour):
         """Run ``tour`` as the admin on the form of a new switched-off workflow ``name``, with one
         trigger (Qualified reached); return the workflow."""

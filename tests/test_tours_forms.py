@@ -86,22 +86,12 @@ class TestFormsFromScratchTours(WorkflowAutomationTourCase):
     def test_followup_done_tour(self):
         """The effect of a follow-up marked done from the chatter shows in the open form."""
         salesman = new_test_user(self.env, login="cwa_tour_followup_sales", groups="sales_team.group_sale_salesman")
-        self.env["workflow.automation"].create({
-            "name": "Tour follow-up",
-            "target": "crm.lead",
-            "team_ids": [Command.set(self.sales_team.ids)],
-            "active": True,
-            "trigger_ids": [Command.create({
-                "kind": "stage_reached",
-                "stage_id": self.stage_qualified.id,
-                "action_ids": [Command.create({
-                    "kind": "activity",
-                    "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
-                    "activity_summary": "Have the contract signed",
-                    "followup_effect": "mark_won",
-                })],
-            })],
-        })
+        self.create_qualified_workflow("Tour follow-up", [{
+            "kind": "activity",
+            "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+            "activity_summary": "Have the contract signed",
+            "followup_effect": "mark_won",
+        }])
         lead = self.env["crm.lead"].create({
             "name": "Tour follow-up deal", "type": "opportunity", "team_id": self.sales_team.id,
             "user_id": salesman.id, "stage_id": self.stage_new.id, "partner_id": self.customer.id,

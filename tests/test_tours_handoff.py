@@ -1,4 +1,3 @@
-from odoo import Command
 from odoo.tests import new_test_user, tagged
 
 from .test_tours import WorkflowAutomationTourCase
@@ -30,17 +29,9 @@ class TestHandoffTour(WorkflowAutomationTourCase):
             "user_id": cls.salesperson.id,
             "stage_id": cls.stage_new.id,
         })
-        cls.workflow = cls.env["workflow.automation"].create({
-            "name": "Hand-off workflow",
-            "target": "crm.lead",
-            "team_ids": [Command.set(cls.sales_team.ids)],
-            "trigger_ids": [Command.create({
-                "kind": "stage_reached",
-                "stage_id": cls.stage_qualified.id,
-                "action_ids": [Command.create({"kind": "assign_user", "user_id": cls.owner.id})],
-            })],
-        })
-        cls.workflow.active = True
+        cls.workflow = cls.create_qualified_workflow(
+            "Hand-off workflow", [{"kind": "assign_user", "user_id": cls.owner.id}]
+        )
 
     def test_handoff_tour(self):
         self.start_tour(

@@ -17,16 +17,24 @@ def create_score_field(env):
     })
 
 
-class TestSalesmanDragLands(WorkflowAutomationCase):
+class DragCase(WorkflowAutomationCase):
+    """An own-documents salesman, Dan Dragger, and his lead."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dragger = cls.new_salesman("wa_dragger", name="Dan Dragger")
+        cls.lead = cls.create_leads(user_id=cls.dragger.id)
+
+
+class TestSalesmanDragLands(DragCase):
     """An own-documents salesman drags his opportunity in the kanban (``web_save``): whatever
     the workflows do with it, his change is saved and he gets no error."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dragger = cls.new_salesman("wa_dragger", name="Dan Dragger")
         cls.team_a.member_ids = cls.dragger | cls.owner
-        cls.lead = cls.create_leads(user_id=cls.dragger.id)
 
     def bus_messages(self, user):
         """The payloads of the notifications sent to ``user``'s web client in this transaction."""
@@ -83,16 +91,14 @@ class TestSalesmanDragLands(WorkflowAutomationCase):
         self.assertFalse(others.with_user(self.dragger).has_access("read"))
 
 
-class TestAssigningKeepsThePipeline(WorkflowAutomationCase):
+class TestAssigningKeepsThePipeline(DragCase):
     """"Assign to a user" hands the lead over inside its pipeline, even to a user of another team."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dragger = cls.new_salesman("wa_dragger", name="Dan Dragger")
         cls.team_a.member_ids = cls.dragger
         cls.team_b.member_ids = cls.owner  # his default team
-        cls.lead = cls.create_leads(user_id=cls.dragger.id)
 
     def test_assign_to_a_user_of_another_team_keeps_the_team(self):
         workflow = self.create_stage_workflow(self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id}])
@@ -118,14 +124,8 @@ class TestAssigningKeepsThePipeline(WorkflowAutomationCase):
         self.assertEqual((self.lead.user_id, self.lead.team_id), (self.owner, self.team_b))
 
 
-class TestWorkflowLoopsAreVisible(WorkflowAutomationCase):
+class TestWorkflowLoopsAreVisible(DragCase):
     """Workflows moving a lead back and forth stop, and a run says which ones looped and where."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.dragger = cls.new_salesman("wa_dragger", name="Dan Dragger")
-        cls.lead = cls.create_leads(user_id=cls.dragger.id)
 
     def test_back_and_forth_leaves_a_stopped_run(self):
         ping = self.create_stage_workflow(
@@ -163,14 +163,12 @@ class TestWorkflowLoopsAreVisible(WorkflowAutomationCase):
         self.assertIn("“Step 0” → “Step 1” → “Step 2” → “Step 3” → “Step 4” → “Step 5”", stopped.message)
 
 
-class TestRunTimeFailuresSpareTheDrag(WorkflowAutomationCase):
+class TestRunTimeFailuresSpareTheDrag(DragCase):
     """A condition or a due date that fails at run time fails its trigger's run, not the drag."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dragger = cls.new_salesman("wa_dragger", name="Dan Dragger")
-        cls.lead = cls.create_leads(user_id=cls.dragger.id)
         cls.other = cls.create_stage_workflow(
             cls.stage_qualified, [{"kind": "add_tags", "tag_ids": [Command.set(cls.tag.ids)]}], name="Other"
         )

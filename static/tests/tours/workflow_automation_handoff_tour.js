@@ -1,26 +1,17 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { COLUMN, dragCardSteps } from "@crm_workflow_automation/../tests/tours/kanban_steps";
 
 // A French salesperson restricted to her own opportunities drags "Hand-off opportunity" to
 // the "Qualified" column. The workflow set up by tests/test_tours_handoff.py hands it to
 // "Handoff Owner": she can no longer read it, yet the drag is saved, without any error.
 const CARD = ".o_kanban_record:contains('Hand-off opportunity')";
-const COLUMN = (stage) => `.o_opportunity_kanban .o_kanban_group:has(.o_column_title:contains('${stage}'))`;
 
 registry.category("web_tour.tours").add("crm_workflow_automation_handoff_tour", {
     url: "/odoo/action-crm.crm_lead_action_pipeline",
     steps: () => [
-        {
-            content: "The opportunity starts in the New column",
-            trigger: `${COLUMN("New")} ${CARD}`,
-        },
-        {
-            content: "Drag the opportunity to the Qualified column",
-            trigger: CARD,
-            // Parenthesized: the run parser would eat the selector's closing parenthesis.
-            run: `drag_and_drop (${COLUMN("Qualified")})`,
-        },
+        ...dragCardSteps(CARD, "New", "Qualified"),
         {
             content: "Saved: the card stays in the Qualified column and shows its new owner",
             trigger: `${COLUMN("Qualified")} ${CARD} .o_field_widget[name=user_id] [data-tooltip='Handoff Owner']`,

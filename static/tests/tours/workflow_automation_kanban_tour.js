@@ -1,26 +1,17 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { COLUMN, dragCardSteps } from "@crm_workflow_automation/../tests/tours/kanban_steps";
 
 // A salesperson drags "Tour opportunity" to the "Qualified" column of the pipeline. A
 // switched-on workflow (set up by tests/test_tours.py) then reassigns the opportunity to
 // "Tour Owner" and schedules the call "Call Tour Customer" for its (new) salesperson.
 const CARD = ".o_kanban_record:contains('Tour opportunity')";
-const COLUMN = (stage) => `.o_opportunity_kanban .o_kanban_group:has(.o_column_title:contains('${stage}'))`;
 
 registry.category("web_tour.tours").add("crm_workflow_automation_kanban_tour", {
     url: "/odoo/action-crm.crm_lead_action_pipeline",
     steps: () => [
-        {
-            content: "The opportunity starts in the New column",
-            trigger: `${COLUMN("New")} ${CARD}`,
-        },
-        {
-            content: "Drag the opportunity to the Qualified column",
-            trigger: CARD,
-            // Parenthesized: the run parser would eat the selector's closing parenthesis.
-            run: `drag_and_drop (${COLUMN("Qualified")})`,
-        },
+        ...dragCardSteps(CARD, "New", "Qualified"),
         {
             content: "Saved: the card, in the Qualified column, shows the owner set by the workflow",
             trigger: `${COLUMN("Qualified")} ${CARD} .o_field_widget[name=user_id] [data-tooltip='Tour Owner']`,

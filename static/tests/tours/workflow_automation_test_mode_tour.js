@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { COLUMN, dragCardSteps } from "@crm_workflow_automation/../tests/tours/kanban_steps";
 import { menuSteps, screenshotSteps } from "@crm_workflow_automation/../tests/tours/screenshot";
 
 // An admin tests the switched-off workflow "Tour draft" (set up by tests/test_tours.py):
@@ -9,7 +10,6 @@ import { menuSteps, screenshotSteps } from "@crm_workflow_automation/../tests/to
 // the workflow's runs show both.
 const ROW = ".o_list_view .o_data_row:has(.o_data_cell[name=name]:contains('Tour draft'))";
 const CARD = ".o_kanban_record:has(.o_workflow_test_badge):contains('Tour test deal')";
-const COLUMN = (stage) => `.o_opportunity_kanban .o_kanban_group:has(.o_column_title:contains('${stage}'))`;
 const WIZARD = ".modal .o_form_view";
 
 registry.category("web_tour.tours").add("crm_workflow_automation_test_mode_tour", {
@@ -68,25 +68,12 @@ registry.category("web_tour.tours").add("crm_workflow_automation_test_mode_tour"
         },
         ...screenshotSteps("test_record"),
         ...menuSteps("crm.crm_menu_sales", "crm.menu_crm_opportunities"),
-        {
-            content: "The pipeline shows the test opportunity in New, with its Test badge",
-            trigger: `${COLUMN("New")} ${CARD}`,
-        },
-        {
-            content: "Drag it to Qualified",
-            trigger: CARD,
-            // Parenthesized: the run parser would eat the selector's closing parenthesis.
-            run: `drag_and_drop (${COLUMN("Qualified")})`,
-        },
+        ...dragCardSteps(CARD, "New", "Qualified"),
         {
             content: "The switched-off workflow fired on it: the call is scheduled",
             trigger: `${COLUMN("Qualified")} ${CARD} .o-mail-ActivityButton[title='Call Tour Customer']`,
         },
-        {
-            content: "Drag it on to Proposition",
-            trigger: `${COLUMN("Qualified")} ${CARD}`,
-            run: `drag_and_drop (${COLUMN("Proposition")})`,
-        },
+        ...dragCardSteps(CARD, "Qualified", "Proposition"),
         {
             content: "It is in Proposition",
             trigger: `${COLUMN("Proposition")} ${CARD} .o-mail-ActivityButton[title='Call Tour Customer']`,
