@@ -234,7 +234,7 @@ endif
 test-slow: check-env deps link
 	$(if $(filter 1,$(FRESH)),$(call fresh_db,$(TEST_DB)))
 	@echo ">> Running the slow tests of $(ADDON) with pytest-odoo on $(TEST_DB)"
-	@$(PYTHON) -m pytest -p no:cacheprovider -s --rootdir=$(BUILD_ADDONS) \
+	@$(PYTEST) -s --rootdir=$(BUILD_ADDONS) \
 	  --odoo-database=$(TEST_DB) --odoo-addons-path=$(ADDONS_PATH) \
 	  --odoo-extra=data-dir=$(DATA_DIR) --odoo-extra=log-handler=odoo.tests.common:CRITICAL \
 	  --odoo-log-level=warn $(ADDON_LINK)/tests/slow_test_load.py
