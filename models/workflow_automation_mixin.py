@@ -252,8 +252,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
     def _workflow_check_test_flag(self, carried):
         """Refuse a change of the test-record flag by anyone but the test wizard (which sets
         it as superuser): the flag makes switched-off workflows fire, holds back what would
-        leave the database, lets *Remove test records* delete the record, and clears the
-        registry cache."""
+        leave the database, lets *Remove test records* delete the record, and gives the
+        trigger index a new version."""
         if carried and not self.env.su:
             raise AccessError(_(
                 "The field “%(field)s” of %(model)s is set by the “Test this workflow” button only.",
