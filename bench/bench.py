@@ -34,7 +34,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ADDON_DIR = BENCH_DIR.parent
 # Where the engine's time goes in a matching write (the addon's functions of issue 13's analysis)
 ENGINE_ENTRY = "_workflow_run_matches"
-RUN_ROWS = ("create", ENGINE_ENTRY)  # run rows: the run model's create, called by the entry
+RUN_ROWS = ("_insert", "_record_outcomes")  # run rows: their bulk insert, then their outcomes
 SAVEPOINT_FLUSHES = ("flush_all", "_savepoint")
 FINAL_FLUSH = ("flush_all", "_write_batch")  # the bench's flush at the end of the user's write
 
@@ -300,7 +300,7 @@ class TimeBench:
             action = workflow.trigger_ids.action_ids
             Run = env["workflow.automation.run"]
             past = fields.Datetime.now() - timedelta(minutes=1)
-            Run.create([Run._prepare_scheduled_vals(action, lead, env.user, past, False) for lead in leads])
+            Run.create(Run._prepare_vals_list(action, leads, env.user, "scheduled", date_due=past))
             lead_ids, workflow_id = leads.ids, workflow.id
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
@@ -519,11 +519,11 @@ def print_profile(kind, leads, reference, stats):
         print(f"    {seconds * 1000:8.1f} ms {seconds / total:6.1%} {calls:6d} calls  "
               f"{Path(path).name}:{line} {name}")
     engine = cumulative(stats, ENGINE_ENTRY)
-    action = cumulative(stats, "_execute_safely")
+    action = cumulative(stats, "_perform")
     parts = (
         ("running the matches (_workflow_run_matches)", engine),
-        ("  run rows (the run model's create)", cumulative(stats, *RUN_ROWS)),
-        ("  the action in its savepoint (_execute_safely)", action),
+        ("  run rows (bulk insert, then outcomes)", sum(cumulative(stats, name) for name in RUN_ROWS)),
+        ("  the action, held or isolated as needed (_perform)", action),
         (f"    the action's own write (_execute_{kind.code})", cumulative(stats, f"_execute_{kind.code}")),
         ("    flushes of the savepoint (flush_all)", cumulative(stats, *SAVEPOINT_FLUSHES)),
         ("finding the matches (lookup, snapshot, match)",

@@ -83,17 +83,19 @@ class CrmLead(models.Model):
             lambda r: before[r.id]["outcome"] != event and r._workflow_outcome() == event
         )
 
-    def _workflow_assign_user(self, user):
+    def _workflow_assign_user_vals(self, user):
         """Assign ``user`` and keep the lead's pipeline, in one write per pipeline.
 
         Odoo's salesperson field moves a lead to the new salesperson's default team when he
         is not a member of its own: the lead would leave the workflow's pipeline and the
         *My Pipeline* of its team. A lead without a team gets one as Odoo gives it.
         """
-        for team, leads in self.grouped("team_id").items():
-            leads.write({"user_id": user.id, **({"team_id": team.id} if team else {})})
+        return [
+            (leads, {"user_id": user.id, **({"team_id": team.id} if team else {})})
+            for team, leads in self.grouped("team_id").items()
+        ]
 
-    def _workflow_set_stage(self, stage):
+    def _workflow_set_stage_vals(self, stage):
         """Refuse a stage of another pipeline: the lead's pipeline may have changed since
         the workflow was saved."""
         foreign = self.filtered(lambda lead: stage.team_id and lead.team_id != stage.team_id)
@@ -104,7 +106,7 @@ class CrmLead(models.Model):
                 team=stage.team_id.name,
                 lead=foreign[0].display_name,
             ))
-        return super()._workflow_set_stage(stage)
+        return super()._workflow_set_stage_vals(stage)
 
     # Marking won, lost or restoring is several writes: fire once they are all done.
 

@@ -111,15 +111,13 @@ class MailActivity(models.Model):
         still_open._workflow_lock()
         for activity in still_open:
             stage_refs.pop((activity.workflow_action_id.id, activity.res_id), None)
-        run_vals = []
         for action in actions:
             action_stage_refs = {
                 res_id: stage_ref for (action_id, res_id), stage_ref in stage_refs.items() if action_id == action.id
             }
             if action_stage_refs:
                 records = self.env[action.target].sudo().browse(list(action_stage_refs))
-                run_vals += action._complete_followup(records, action_stage_refs, self.env.user)
-        self.env["workflow.automation.run"].sudo().create(run_vals)
+                action._complete_followup(records, action_stage_refs, self.env.user)
 
     def _workflow_lock(self):
         """Lock the rows of these open activities until the commit. A transaction marking

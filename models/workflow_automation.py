@@ -56,6 +56,10 @@ class TriggerSpec(NamedTuple):
     group_ids: frozenset | None
     first_time_only: bool
     on_import: bool
+    # Whether its actions may be written with the user's change (see workflow_automation_fold.py),
+    # and the fields its condition reads (None: it cannot tell)
+    foldable: bool
+    condition_fields: frozenset | None
     # None for a switched-on workflow; for a switched-off one, the ids of its test records,
     # the only records it fires on (DESIGN.md principle 9)
     only_ids: frozenset | None
@@ -68,6 +72,34 @@ class TriggerSpec(NamedTuple):
             return True
         # the user's groups, implied ones included, are cached by res.users: no query per write
         return bool(self.group_ids) and not self.group_ids.isdisjoint(user._get_group_ids())
+
+
+class EventIndex:
+    """The triggers of one event, by scope: a write looks only at those of its records'
+    pipelines or projects (and those of any), however many workflows watch others."""
+
+    __slots__ = ("by_scope", "specs", "unscoped")
+
+    def __init__(self, specs):
+        self.specs = tuple(specs)
+        self.unscoped = tuple(spec for spec in self.specs if spec.scope_ids is None)
+        by_scope = defaultdict(list)
+        for spec in self.specs:
+            for scope_id in spec.scope_ids or ():
+                by_scope[scope_id].append(spec)
+        self.by_scope = {scope_id: tuple(scope_specs) for scope_id, scope_specs in by_scope.items()}
+
+    def __iter__(self):
+        return iter(self.specs)
+
+    def in_scopes(self, scope_ids):
+        """The triggers of any scope and of ``scope_ids``, in their order."""
+        if not self.by_scope:
+            return self.unscoped
+        scoped = {spec for scope_id in scope_ids for spec in self.by_scope.get(scope_id, ())}
+        if not scoped:
+            return self.unscoped
+        return tuple(sorted((*self.unscoped, *scoped), key=lambda spec: spec.rank))
 
 
 class WorkflowAutomation(models.Model):
@@ -330,7 +362,7 @@ class WorkflowAutomation(models.Model):
 
     @api.model
     def _get_trigger_index(self, model_name):
-        """Return ``{event: (TriggerSpec, ...)}`` for the workflows that may fire on a model:
+        """Return ``{event: EventIndex}`` for the workflows that may fire on a model:
         the switched-on ones, and the switched-off ones that have test records.
 
         The result holds only ids and plain values, never records, so it can live in the
@@ -381,7 +413,7 @@ class WorkflowAutomation(models.Model):
             index[trigger.kind].append(spec)
             if trigger.action_ids.filtered(lambda action: action.kind == "activity" and action.followup_auto_complete):
                 index[FOLLOWUP_STAGE_LEFT].append(spec)
-        return {event: tuple(specs) for event, specs in index.items()}
+        return {event: EventIndex(specs) for event, specs in index.items()}
 
     @api.model
     def _get_test_record_ids(self, model_name):

@@ -3,9 +3,7 @@ import json
 import logging
 import math
 import re
-from collections import deque
 from contextlib import contextmanager
-from copy import copy
 from datetime import timedelta
 
 import pytz
@@ -14,12 +12,10 @@ from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
-from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools.misc import format_date
 
 from ..services import webhook_transport
 from .workflow_automation import ALL_TARGETS, kind_selection, kinds_of_target
-from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
 
@@ -710,109 +706,6 @@ class WorkflowAutomationAction(models.Model):
             ))
         return self.set_value_res_id
 
-    # ------------------------------------------------------------------
-    # Execution (DESIGN.md principles 3 and 4)
-    # ------------------------------------------------------------------
-
-    def _execute_safely(self, records, kind=None):
-        """Run on the batch in a savepoint; on failure, isolate the failing records.
-
-        ``kind`` is what to run, the action's own kind by default (or a follow-up's
-        "when completed" effect). Return ``(errors, notes)``: ``{record id: error text}``
-        for the records the action failed on, and ``{record id: text}`` that the action
-        reported for the others (an ``_execute_<kind>`` method may return such notes).
-        Webhooks do not come here: the queue sends them run by run (``_deliver_webhooks``
-        of the runs), as a sent request cannot be rolled back.
-        """
-        self.ensure_one()
-        return self._execute_isolating_failures(records, kind or self.kind)
-
-    def _execute_isolating_failures(self, records, kind):
-        """The batch at once; if it fails, record by record, to find the failing ones."""
-        error, notes = self._execute_in_savepoint(records, kind)
-        if not error:
-            return {}, notes
-        if len(records) == 1:
-            return {records.id: error}, {}
-        errors = {}
-        for record in records:
-            record_error, record_notes = self._execute_in_savepoint(record, kind)
-            if record_error:
-                errors[record.id] = record_error
-            notes.update(record_notes)
-        return errors, notes
-
-    @contextmanager
-    def _savepoint(self):
-        """A savepoint that leaves the precommit hooks (mail tracking) to the commit.
-
-        Odoo's default savepoint runs them on entering, which posts the tracking message
-        of every record of the batch one by one, in the middle of the user's write. Here
-        the hooks' state is put back if the action fails. Enter it with the ORM flushed.
-        """
-        precommit = self.env.cr.precommit
-        funcs = deque(precommit._funcs)
-        data = {key: copy(value) for key, value in precommit.data.items()}
-        try:
-            with self.env.cr.savepoint(flush=False):
-                yield
-                self.env.flush_all()
-        except Exception:
-            self.env.transaction.clear()  # the cache may hold values that were rolled back
-            precommit._funcs, precommit.data = funcs, data
-            raise
-
-    def _execute_in_savepoint(self, records, kind):
-        """Return ``(error text or None, notes)``.
-
-        Only the action's own errors are caught. What was pending before it (the user's write)
-        is flushed first, outside the savepoint: its errors are not the action's, and caught
-        they would leave the transaction aborted. A concurrency error is not the action's
-        either: it propagates, for Odoo to retry the whole request on a fresh snapshot.
-        """
-        self.env.flush_all()
-        try:
-            with self._savepoint():
-                # in the records' environment: elevated rights in their company, chain depth
-                notes = self.with_env(records.env)._execute(records, kind)
-        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-            raise
-        except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
-            _logger.warning("Workflow action %s failed on %s", self.id, records, exc_info=True)
-            return self._error_text(error), {}
-        return None, notes
-
-    def _execute(self, records, kind):
-        """Run ``kind`` on ``records``; return ``{record id: note}``.
-
-        On test records, an effect that would leave the database is recorded instead.
-        """
-        held = records.filtered("workflow_test_id") if kind in OUTBOUND_KINDS else records.browse()
-        notes = self._record_not_sent(held) if held else {}
-        if records - held:
-            notes.update(getattr(self, f"_execute_{kind}")(records - held) or {})
-        return notes
-
-    def _record_not_sent(self, records):
-        """Say in each test record's chatter what would have been sent, in one batch.
-
-        An outbound kind may describe its effect with ``_describe_<kind>(records)``
-        (``{record id: text}``); it runs as the real action would, so that an error
-        in, say, the e-mail's template fails the test run as it would fail a real one.
-        """
-        describe = getattr(self, f"_describe_{self.kind}", None)
-        texts = describe(records) if describe else dict.fromkeys(records.ids, self.display_name)
-        langs = self._record_langs(records)
-        records._message_log_batch({
-            record_id: Markup("<p>%s</p>") % self.with_context(lang=langs[record_id]).env._(
-                "Test record, not sent: %(effect)s (workflow “%(workflow)s”).",
-                effect=text,
-                workflow=self.workflow_id.name,
-            )
-            for record_id, text in texts.items()
-        })
-        return dict.fromkeys(records.ids, self.workflow_id._in_readers_lang().env._("test: not sent"))
-
     def _describe_webhook(self, records):
         return dict.fromkeys(records.ids, _("the webhook to %s", self.webhook_url))
 
@@ -891,22 +784,50 @@ class WorkflowAutomationAction(models.Model):
         tags = self.tag_ids if self.target == "crm.lead" else self.project_tag_ids
         return {"tag_ids": [command(tag.id) for tag in tags]}
 
-    def _execute_assign_user(self, records):
-        records.with_context(mail_auto_subscribe_no_notify=not self.notify_assignee)._workflow_assign_user(
-            self.user_id
-        )
+    def _execute_kind(self, records, kind):
+        """Do what ``kind`` does to ``records``; return ``{record id: note}``.
 
-    def _execute_assign_team(self, records):
-        records.write({"team_id": self.team_id.id})
+        A kind that only writes the records says what with ``_write_vals_<kind>``: the engine
+        may then fold it into the user's own write. Another acts with ``_execute_<kind>``.
+        """
+        write_vals = getattr(self, f"_write_vals_{kind}", None)
+        if not write_vals:
+            return getattr(self, f"_execute_{kind}")(records) or {}
+        for subset, vals in write_vals(records):
+            subset.with_context(**self._write_context()).write(vals)
+        return {}
 
-    def _execute_add_tags(self, records):
-        records.write(self._tags_field_value(Command.link))
+    def _write_vals(self, records):
+        """``[(records, values)]`` that this action writes, when its kind only writes the records."""
+        write_vals = getattr(self, f"_write_vals_{self.kind}", None)
+        return write_vals(records) if write_vals else None
 
-    def _execute_remove_tags(self, records):
-        records.write(self._tags_field_value(Command.unlink))
+    def _is_foldable(self):
+        """Whether the engine may fold this action into the user's write: it runs at once and
+        only writes the records."""
+        return not self.delay and hasattr(self, f"_write_vals_{self.kind}")
 
-    def _execute_set_stage(self, records):
-        records._workflow_set_stage(self.stage_id if self.target == "crm.lead" else self.project_stage_id)
+    def _write_context(self):
+        """Odoo's "you have been assigned" notification, only if the action asks for it."""
+        return {"mail_auto_subscribe_no_notify": not self.notify_assignee} if self.kind == "assign_user" else {}
+
+    def _write_vals_assign_user(self, records):
+        return records._workflow_assign_user_vals(self.user_id)
+
+    def _write_vals_assign_team(self, records):
+        return [(records, {"team_id": self.team_id.id})]
+
+    def _write_vals_add_tags(self, records):
+        return [(records, self._tags_field_value(Command.link))]
+
+    def _write_vals_remove_tags(self, records):
+        return [(records, self._tags_field_value(Command.unlink))]
+
+    def _write_vals_set_stage(self, records):
+        return records._workflow_set_stage_vals(self.stage_id if self.target == "crm.lead" else self.project_stage_id)
+
+    def _write_vals_set_field(self, records):
+        return [(records, {self.set_field_id.name: self._set_field_value()})]
 
     def _execute_close_project(self, records):
         records._workflow_close()
@@ -1090,8 +1011,7 @@ class WorkflowAutomationAction(models.Model):
     def _execute_add_followers(self, records):
         records.message_subscribe(partner_ids=(self.follower_partner_ids | self.follower_user_ids.partner_id).ids)
 
-    def _execute_set_field(self, records):
-        records.write({self.set_field_id.name: self._set_field_value()})
+    # ------------------------------------------------------------------
     # Follow-ups completed: the "when completed" effect
     # ------------------------------------------------------------------
 
@@ -1099,32 +1019,22 @@ class WorkflowAutomationAction(models.Model):
         """Run the effect on ``records``, whose last open activity of this follow-up ``user``
         just marked done; ``stage_refs``: ``{record id: its stage when the follow-up was added}``.
 
-        Return the values of the runs: done, failed (the user's "mark done" stays), or
-        skipped with the reason.
+        Its runs go through the engine's one path: done, failed (the user's "mark done" stays),
+        or skipped with the reason.
         """
         self.ensure_one()
-        readers = self.workflow_id._in_readers_lang().env  # who reads the runs, not who marked done
-        Run = readers["workflow.automation.run"]
-        skipped = {
-            record.id: reason
-            for record in records
-            if (reason := Run._followup_skip_reason(self, record, stage_refs[record.id]))
-        }
-        to_run = records.filtered(lambda record: record.id not in skipped)
-        errors = {}
-        if to_run:
-            actors = self.trigger_id._actors(to_run, self.env.context.get(DEPTH_CONTEXT_KEY, 0) + 1)
-            errors, _notes = self.with_env(actors.env)._execute_safely(actors, self.followup_effect)
+        Run = self.env["workflow.automation.run"].sudo()
+        vals_list = Run._prepare_vals_list(self, records, user, "scheduled", followup_effect=True)
+        for vals in vals_list:
+            vals["stage_ref"] = stage_refs[vals["res_id"]]
+        Run._insert(vals_list)._execute_scheduled()
+
+    def _followup_done_text(self):
+        """The message of a follow-up's effect that ran, for who reads the runs."""
+        readers = self.workflow_id._in_readers_lang().env
         effect = dict(self._fields["followup_effect"]._description_selection(readers))[self.followup_effect]
-        done = readers._("Follow-up completed: %s.", effect)
-        return [
-            Run._prepare_followup_effect_vals(
-                self, record, user, stage_refs[record.id],
-                "skipped" if record.id in skipped else "failed" if record.id in errors else "done",
-                skipped.get(record.id) or errors.get(record.id) or done,
-            )
-            for record in records
-        ]
+        return readers._("Follow-up completed: %s.", effect)
+
     def _email_sender(self):
         """The chosen sender, over the template's own "From" (the queue keeps the triggering user)."""
         if self.email_from_mode == "fixed":

@@ -11,6 +11,8 @@ CHAIN_CONTEXT_KEY = "workflow_automation_chain"
 # Workflows whose actions fire other workflows stop after this many links (DESIGN.md #5).
 MAX_DEPTH = 5
 FIRED_KEY = "workflow_automation.fired"
+# The events of a stage written on the records
+STAGE_EVENTS = ("stage_reached", "stage_changed")
 DEFERRED_KEY = "workflow_automation.deferred"
 # Records leaving a stage where follow-ups complete themselves on leaving (see workflow_automation.py)
 FOLLOWUP_STAGE_LEFT = "followup_stage_left"
@@ -32,6 +34,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
     _description = "Workflow Automation Mixin"
     # The many2one a workflow's scope is compared with (a pipeline, ...); None: the record itself.
     _workflow_scope_field = None
+    # The many2one of the record's stage, which stage triggers watch
+    _workflow_stage_field = "stage_id"
 
     workflow_scheduled_count = fields.Integer(
         string="Scheduled automations", compute="_compute_workflow_scheduled_count"
@@ -166,7 +170,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     def _workflow_event_fields(self):
         """Return ``{event: fields whose write may cause it}``."""
-        return {"stage_reached": {"stage_id"}, "stage_changed": {"stage_id"}, FOLLOWUP_STAGE_LEFT: {"stage_id"}}
+        return {**dict.fromkeys(STAGE_EVENTS, {"stage_id"}), FOLLOWUP_STAGE_LEFT: {"stage_id"}}
 
     def _workflow_snapshot(self, events):
         """The values ``events`` are derived from, read for the whole batch at once."""
@@ -175,17 +179,18 @@ class WorkflowAutomationMixin(models.AbstractModel):
     def _workflow_changed(self, event, before):
         """Return the records of ``self`` on which ``event`` happened since ``before``."""
         records = self.sudo()
-        if event in ("stage_reached", "stage_changed", FOLLOWUP_STAGE_LEFT):
+        if event in (*STAGE_EVENTS, FOLLOWUP_STAGE_LEFT):
             return records.filtered(lambda r: r.stage_id.id != before[r.id]["stage_id"])
         raise NotImplementedError(event)
 
-    def _workflow_assign_user(self, user):
-        """The "assign to a user" action: the owner is ``user_id`` unless a model says otherwise."""
-        self.write({"user_id": user.id})
+    def _workflow_assign_user_vals(self, user):
+        """``[(records, values)]`` that the "assign to a user" action writes: the owner is
+        ``user_id`` unless a model says otherwise."""
+        return [(self, {"user_id": user.id})]
 
-    def _workflow_set_stage(self, stage):
-        """The "move to a stage" action and follow-up effect."""
-        self.write({"stage_id": stage.id})
+    def _workflow_set_stage_vals(self, stage):
+        """``[(records, values)]`` that the "move to a stage" action and follow-up effect write."""
+        return [(self, {"stage_id": stage.id})]
 
     # ------------------------------------------------------------------
     # Follow-ups that complete themselves when the record leaves the stage
@@ -228,26 +233,38 @@ class WorkflowAutomationMixin(models.AbstractModel):
     # The hooks
     # ------------------------------------------------------------------
 
-    def _workflow_trigger_index(self, events):
-        """``{event: specs}`` of the triggers of ``events`` that the current change of ``self`` fires.
+    def _workflow_trigger_index(self, events, vals=None):
+        """``{event: specs}`` of the triggers of ``events`` that the current change of ``self``
+        (writing ``vals``, if given) fires.
 
-        The triggering user is the current user (actions, and the queue, keep the user
-        whose change started them); records written by an import (base_import sets
-        ``import_file``) fire only the workflows that opted in; a switched-off workflow
-        fires only if ``self`` holds one of its test records. Costs no SQL query.
+        Only the triggers of the batch's pipelines or projects (before and after the change)
+        and those of any are looked at. The triggering user is the current user (actions, and
+        the queue, keep the user whose change started them); records written by an import
+        (base_import sets ``import_file``) fire only the workflows that opted in; a
+        switched-off workflow fires only if ``self`` holds one of its test records. Costs no
+        SQL query.
         """
         index = self.env["workflow.automation"]._get_trigger_index(self._name)
         user, importing = self.env.user, bool(self.env.context.get("import_file"))
-        filtered = {
-            event: tuple(
-                spec for spec in index[event]
+        scope_ids = None
+        fired = {}
+        for event in events:
+            entry = index.get(event)
+            if entry is None:
+                continue
+            if entry.by_scope and scope_ids is None:
+                scope_ids = self._workflow_scope_ids(vals or {})
+            # a write of the stage sets it on every record: the triggers of other stages do not fire
+            stage_id = event in STAGE_EVENTS and (vals or {}).get(self._workflow_stage_field)
+            specs = tuple(
+                spec for spec in entry.in_scopes(scope_ids or ())
                 if spec.fires_for(user, importing)
                 and (spec.only_ids is None or not spec.only_ids.isdisjoint(self._ids))
+                and not (stage_id and spec.to_stage_id and spec.to_stage_id != stage_id)
             )
-            for event in events
-            if event in index
-        }
-        return {event: specs for event, specs in filtered.items() if specs}
+            if specs:
+                fired[event] = specs
+        return fired
 
     def _workflow_check_test_flag(self, carried):
         """Refuse a change of the test-record flag by anyone but the test wizard (which sets
@@ -282,19 +299,27 @@ class WorkflowAutomationMixin(models.AbstractModel):
         if not index:
             result = super().write(vals)
         else:
-            before = self._workflow_snapshot(index)
-            result = super().write(vals)
-            matches = []
-            for event, specs in index.items():
-                changed = self._workflow_changed(event, before)
-                if changed and event == FOLLOWUP_STAGE_LEFT:
-                    changed._workflow_complete_left_followups()
-                elif changed:
-                    matches += self._workflow_match(specs, changed, before)
-            self._workflow_run_matches(matches)
+            result = self._workflow_write_and_fire(vals, index, self._workflow_snapshot(index))
         if "workflow_test_id" in vals:
             self.env["workflow.automation"]._invalidate_trigger_index()  # the index lists the test records
         return result
+
+    def _workflow_write_and_fire(self, vals, index, before):
+        """Write ``vals``, then run the triggers of ``index`` that the write fired."""
+        result = self._workflow_write_unhooked(vals)
+        matches = []
+        for event, specs in index.items():
+            changed = self._workflow_changed(event, before)
+            if changed and event == FOLLOWUP_STAGE_LEFT:
+                changed._workflow_complete_left_followups()
+            elif changed:
+                matches += self._workflow_match(specs, changed, before)
+        self._workflow_run_matches(matches)
+        return result
+
+    def _workflow_write_unhooked(self, vals):
+        """The model's ``write``, under this hook."""
+        return super().write(vals)
 
     def unlink(self):
         self.env["workflow.automation.run"].sudo().search([
@@ -305,29 +330,24 @@ class WorkflowAutomationMixin(models.AbstractModel):
     def _workflow_events_for(self, vals):
         """``{event: specs}`` of the events that writing ``vals`` may cause for triggers in scope.
 
-        Costs no SQL query when no trigger watches the written fields (and only the triggers
-        of the watched events are looked at), and no per-record work when the batch is
-        outside every candidate trigger's scope.
+        Costs no SQL query when no trigger watches the written fields, and only the triggers
+        of the watched events and of the batch's scopes are looked at.
         """
         if not self:
             return {}
         watched = [event for event, names in self._workflow_event_fields().items() if not names.isdisjoint(vals)]
-        index = self._workflow_trigger_index(watched) if watched else {}
-        scope_ids = None
-        for event, specs in list(index.items()):
-            if all(spec.scope_ids is not None for spec in specs):
-                if scope_ids is None:
-                    scope_ids = self._workflow_scope_ids(vals)
-                if all(spec.scope_ids.isdisjoint(scope_ids) for spec in specs):
-                    del index[event]
-        return index
+        return self._workflow_trigger_index(watched, vals) if watched else {}
 
     # ------------------------------------------------------------------
     # Matching: scope, company and stages, in Python on cached values
     # ------------------------------------------------------------------
 
-    def _workflow_match(self, specs, changed, before=None):
-        """Return ``[(spec, records)]`` for the triggers whose scope and stages match."""
+    def _workflow_match(self, specs, changed, before=None, stage_after=None):
+        """Return ``[(spec, records)]`` for the triggers whose scope and stages match.
+
+        ``stage_after``: the stage id the records have after the change, when it is not
+        written yet (by default, their stage).
+        """
         if not specs or not changed:
             return []
         by_scope = defaultdict(list)
@@ -345,7 +365,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
                 continue
             records = changed.browse(ids).filtered(
                 lambda r, spec=spec: r.company_id.id in (False, spec.company_id)
-                and (not spec.to_stage_id or r.stage_id.id == spec.to_stage_id)
+                and (not spec.to_stage_id or (stage_after or r.stage_id.id) == spec.to_stage_id)
                 and (not spec.from_stage_id or before[r.id]["stage_id"] == spec.from_stage_id)
             )
             if records:
@@ -407,9 +427,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
             if depth >= MAX_DEPTH:
                 run_vals += trigger._prepare_stopped_run_vals(records, user, trigger._depth_message(MAX_DEPTH))
                 continue
-            run_vals += trigger._execute(trigger._actors(records, depth + 1), user)
-        if run_vals:
-            self.env["workflow.automation.run"].sudo().create(run_vals)
+            trigger._fire(records, user)
+        self.env["workflow.automation.run"].sudo()._insert(run_vals)._announce()
 
     def _workflow_fired_before(self, matches):
         """``{(trigger id, record id)}`` already fired, for the "only the first time" triggers

@@ -1,35 +1,23 @@
 import logging
-import threading
-import time
 from collections import defaultdict
 from datetime import timedelta
 
 from markupsafe import Markup
-from psycopg2 import errorcodes
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
-from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
-from odoo.tools import SQL, config, format_datetime
+from odoo.tools import format_datetime
 
-from ..services.webhook_transport import WebhookError, WebhookRefused, display_url
 from .workflow_automation import TARGET_MODELS
-from .workflow_automation_action import QUEUED_KINDS
 
 _logger = logging.getLogger(__name__)
 
-# Due runs taken, executed and committed together by the queue's cron (webhooks aside).
-QUEUE_BATCH_SIZE = 200
 # How long the runs that need no attention are kept (Settings > CRM > Workflow runs)
 RETENTION_PARAMETER = "crm_workflow_automation.run_retention_days"
 RETENTION_DAYS_DEFAULT = 365
 # Runs purged once older than the retention; a failed run only once dismissed
 PURGED_STATES = ("done", "skipped", "cancelled")
-# The cron's time limit when Odoo's configuration sets none, in seconds (Odoo's default)
-DEFAULT_CRON_TIME_LIMIT = 120
-# The wait before a webhook's second attempt; it doubles for each further one
-WEBHOOK_RETRY_DELAY = timedelta(minutes=1)
 
 
 class WorkflowAutomationRun(models.Model):
@@ -146,38 +134,6 @@ class WorkflowAutomationRun(models.Model):
         return self.env["workflow.automation.action"]._fields["kind"]._description_selection(self.env)
 
     @api.model
-    def _prepare_vals(self, action, record, user, state, message=None):
-        return {
-            "workflow_id": action.workflow_id.id,
-            "trigger_id": action.trigger_id.id,
-            "action_id": action.id,
-            "action_kind": action.kind,
-            "is_test": bool(record.workflow_test_id),
-            "company_id": action.trigger_id.company_id.id,
-            "res_model": record._name,
-            "res_id": record.id,
-            "record_name": record.display_name,
-            "state": state,
-            "user_id": user.id,
-            "message": message,
-        }
-
-    @api.model
-    def _prepare_scheduled_vals(self, action, record, user, date_due, check_stage):
-        return dict(
-            self._prepare_vals(action, record, user, "scheduled"),
-            date_due=date_due,
-            stage_ref=record.stage_id.id if check_stage else 0,
-        )
-
-    @api.model
-    def _prepare_followup_effect_vals(self, action, record, user, stage_ref, state, message):
-        """A run of the effect of a completed follow-up; a retry re-checks the stage."""
-        return dict(
-            self._prepare_vals(action, record, user, state, message), followup_effect=True, stage_ref=stage_ref
-        )
-
-    @api.model
     def _fired_before(self, records, trigger_ids):
         """``{(trigger id, record id)}`` of these triggers that have a run on these records.
 
@@ -193,10 +149,7 @@ class WorkflowAutomationRun(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         runs = super().create(vals_list)
-        scheduled = runs.filtered(lambda run: run.state == "scheduled")
-        scheduled.filtered("action_id.delay")._log_on_records()  # not what is only sent in the background
-        scheduled._wake_queue()
-        runs._notify_failures()
+        runs._announce()
         return runs
 
     def _notify_failures(self):
@@ -224,190 +177,6 @@ class WorkflowAutomationRun(models.Model):
                 ))
             bodies = {res_id: Markup("<p>%s</p>") % Markup("<br/>").join(texts) for res_id, texts in lines.items()}
             records.browse(list(bodies))._message_log_batch(bodies)
-
-    # ------------------------------------------------------------------
-    # The queue of delayed actions (DESIGN.md principle 6)
-    # ------------------------------------------------------------------
-
-    def _wake_queue(self):
-        """Have the queue's cron run when the first of these scheduled runs is due."""
-        if self:
-            cron = self.env.ref("crm_workflow_automation.workflow_automation_run_cron")
-            cron.sudo()._trigger(at=min(self.mapped("date_due")))
-
-    @api.model
-    def _cron_execute_due_runs(self):
-        """Execute the due runs within the time budget of a call; then sleep until the next one.
-
-        Rows are taken with ``FOR UPDATE SKIP LOCKED``: processes sharing the queue never take
-        the same run, and a batch whose process dies is rolled back and taken again. A batch
-        that meets a concurrent update is not failed either: it is rolled back and left due,
-        and the cron, woken again, takes it on a fresh snapshot. Local actions go by batches;
-        webhooks one by one, each committed with its outcome before the next is sent, so that
-        a process that dies never sends a delivered request again.
-        """
-        auto_commit = not getattr(threading.current_thread(), "testing", False)
-        deadline = time.monotonic() + self._time_budget()
-        done = 0
-        while time.monotonic() < deadline and (runs := self._lock_due_runs(QUEUE_BATCH_SIZE)):
-            try:
-                runs._execute_scheduled()
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
-                self.env.cr.rollback()
-                _logger.info("Workflow queue: %s, %s runs left due", errorcodes.lookup(error.pgcode), len(runs))
-                break
-            done += len(runs)
-            if not auto_commit:
-                break
-            # One transaction per batch, by design: a process that dies loses only its batch.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
-        while (run := self._lock_due_runs(1, outbound=True)) and (not done or run._webhook_fits(deadline)):
-            run._execute_scheduled()
-            done += 1
-            if auto_commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-        # What is left goes to a new call of the cron (woken below when due): reported as
-        # remaining, Odoo would call this method again at once, under the same time limit.
-        self.env["ir.cron"]._notify_progress(done=done, remaining=0)
-        self.search([("state", "=", "scheduled")], order="date_due", limit=1)._wake_queue()
-
-    @api.model
-    def _time_budget(self):
-        """Seconds a call of the queue's cron may take: half of the cron's time limit, Odoo's
-        ``limit_time_real_cron`` (``limit_time_real`` when it is -1; 120 when there is none)."""
-        limit = config["limit_time_real_cron"]
-        if limit is None or limit < 0:
-            limit = config["limit_time_real"]
-        return (limit if limit and limit > 0 else DEFAULT_CRON_TIME_LIMIT) / 2
-
-    def _webhook_fits(self, deadline):
-        """Whether this webhook ends before ``deadline`` in the worst case (no answer: the
-        timeout to connect, then to answer)."""
-        return time.monotonic() + 2 * self.action_id.webhook_timeout <= deadline
-
-    @api.model
-    def _lock_due_runs(self, limit, outbound=False):
-        """Take up to ``limit`` due runs: of the local actions, or (``outbound``) webhooks."""
-        self.flush_model(["state", "date_due", "action_kind"])
-        kinds = SQL(
-            "action_kind IN %s" if outbound else "(action_kind IS NULL OR action_kind NOT IN %s)", QUEUED_KINDS
-        )
-        self.env.cr.execute(SQL(
-            """SELECT id FROM workflow_automation_run WHERE state = 'scheduled' AND date_due <= %s AND %s
-               ORDER BY date_due, id LIMIT %s FOR UPDATE SKIP LOCKED""",
-            fields.Datetime.now(), kinds, limit,
-        ))
-        return self.browse(row[0] for row in self.env.cr.fetchall())
-
-    def _execute_scheduled(self):
-        """Execute these runs now, each action once for all its records and triggering user."""
-        records = self._existing_records()
-        skipped = defaultdict(list)
-        batches = defaultdict(list)
-        for run in self:
-            # written for who reads the runs, whoever runs the queue
-            reason = run.with_context(lang=run.workflow_id._readers_lang())._skip_reason(
-                records.get((run.res_model, run.res_id))
-            )
-            if reason:
-                skipped[reason].append(run.id)
-            else:
-                batches[run.action_id, run.user_id, run.followup_effect].append(run.id)
-        now = fields.Datetime.now()
-        for reason, run_ids in skipped.items():
-            self.browse(run_ids).write({"state": "skipped", "message": reason, "date": now})
-        for (action, user, followup_effect), run_ids in batches.items():
-            self.browse(run_ids)._execute_batch(action.sudo(), user, followup_effect)
-
-    def _existing_records(self):
-        """``{(model, id): record}`` for the runs' records that still exist, read together."""
-        records = {}
-        for model, runs in self.grouped("res_model").items():
-            for record in self.env[model].sudo().browse(runs.mapped("res_id")).exists():
-                records[model, record.id] = record
-        return records
-
-    def _execute_batch(self, action, user, followup_effect):
-        records = action.trigger_id._actors(
-            self.env[self[0].res_model].with_user(user or self.env.user).browse(self.mapped("res_id")), 1
-        )
-        kind = action.followup_effect if followup_effect else action.kind
-        if kind in QUEUED_KINDS:
-            self._deliver_webhooks(action.with_env(records.env), records)
-            return
-        errors, notes = action.with_env(records.env)._execute_safely(records, kind)
-        now = fields.Datetime.now()
-        plain = self.filtered(lambda run: run.res_id not in errors and run.res_id not in notes)
-        plain.write({"state": "done", "message": False, "date": now})
-        for run in self - plain:
-            failed = run.res_id in errors
-            run.write({
-                "state": "failed" if failed else "done",
-                "message": errors[run.res_id] if failed else notes[run.res_id],
-                "date": now,
-            })
-        (self - plain)._notify_failures()
-
-    # ------------------------------------------------------------------
-    # Webhooks: one request per run, never replayed
-    # ------------------------------------------------------------------
-
-    def _deliver_webhooks(self, action, records):
-        """Send the webhook of each run, and record what came of it: done, failed, or due
-        again later. Test records are not sent (DESIGN.md principle 9)."""
-        held = records.filtered("workflow_test_id")
-        notes = action._record_not_sent(held) if held else {}
-        for run in self:
-            if run.res_id in notes:
-                vals = {"state": "done", "message": notes[run.res_id]}
-            else:
-                vals = run._send_webhook(action, records.browse(run.res_id))
-            run.write({**vals, "date": fields.Datetime.now()})
-        self.filtered(lambda run: run.state == "failed")._notify_failures()
-        self.filtered(lambda run: run.state == "scheduled")._wake_queue()
-
-    def _send_webhook(self, action, record):
-        """POST this run's webhook; return the run's new values."""
-        attempt = self.attempt_count + 1
-        url = display_url(action.webhook_url)
-        try:
-            answer = action._post_webhook(record, {"Idempotency-Key": self._idempotency_key()})
-        except WebhookRefused as error:
-            return self._webhook_not_sent_vals(url, self.env._(error.problem))
-        except WebhookError as error:
-            return dict(self._webhook_failure_vals(action, url, attempt, error), attempt_count=attempt)
-        except Exception as error:  # noqa: BLE001 - a field of the document that fails to compute: this run only
-            _logger.warning("Webhook of action %s failed on %s: %s", action.id, record, error)
-            return self._webhook_not_sent_vals(url, str(error) or error.__class__.__name__)
-        if attempt > 1:
-            answer = _("%(answer)s (attempt %(attempt)s)", answer=answer, attempt=attempt)
-        return {"state": "done", "message": answer, "attempt_count": attempt}
-
-    def _webhook_failure_vals(self, action, url, attempt, error):
-        """Failed, or, if it may pass later and retries are left, due again after a growing
-        delay (1 minute, then 2, 4, ...): the queue never waits for an endpoint to recover."""
-        problem = self.env._(error.problem)
-        if not error.retryable or attempt > action.webhook_retries:
-            return {"state": "failed", "message": _(
-                "The webhook to %(url)s failed after %(count)s attempt(s): %(problem)s.",
-                url=url, count=attempt, problem=problem,
-            )}
-        date_due = fields.Datetime.now() + WEBHOOK_RETRY_DELAY * 2 ** (attempt - 1)
-        return {"state": "scheduled", "date_due": date_due, "message": _(
-            "The webhook to %(url)s failed at attempt %(attempt)s of %(attempts)s (%(problem)s): next "
-            "attempt on %(date)s.",
-            url=url, attempt=attempt, attempts=action.webhook_retries + 1, problem=problem,
-            date=format_datetime(self.env, date_due, dt_format="short"),
-        )}
-
-    def _webhook_not_sent_vals(self, url, problem):
-        return {"state": "failed", "message": _("The webhook to %(url)s was not sent: %(problem)s.", url=url,
-                                                problem=problem)}
-
-    def _idempotency_key(self):
-        """The same for every attempt of this run, unique across databases: a receiver that
-        got it before drops the request."""
-        return f"{self.env['ir.config_parameter'].sudo().get_param('database.uuid')}-{self.id}"
 
     def _skip_reason(self, record):
         """Why this scheduled run must not execute on ``record`` (empty if deleted), or None."""

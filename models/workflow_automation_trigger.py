@@ -235,6 +235,9 @@ class WorkflowAutomationTrigger(models.Model):
             group_ids=frozenset(workflow.trigger_group_ids.ids) if chosen else None,
             first_time_only=self.frequency == "first_time",
             on_import=workflow.run_on_import,
+            foldable=self.kind in STAGE_KINDS and self.frequency == "every_time"
+            and all(action._is_foldable() for action in self.action_ids),
+            condition_fields=self._condition_fields(),
             only_ids=None if workflow.active else test_ids,
         )
 
@@ -308,6 +311,17 @@ class WorkflowAutomationTrigger(models.Model):
         self.env[self.workflow_id.target]._search(domain)  # validates field names, runs no query
         return domain
 
+    def _condition_fields(self):
+        """The fields of the target that the condition reads (the first of each path), or None
+        when it cannot be told."""
+        try:
+            domain = self._get_condition_domain()
+        except Exception:  # noqa: BLE001 - its runs will say why it fails
+            return None
+        return frozenset(
+            leaf[0].split(".", 1)[0] for leaf in domain if isinstance(leaf, (list, tuple)) and isinstance(leaf[0], str)
+        )
+
     def _check_condition_user_paths(self):
         """Refuse, before evaluating it, a condition using ``user`` other than as a plain id."""
         tree = ast.parse((self.filter_domain or "[]").strip(), mode="eval")
@@ -358,50 +372,43 @@ class WorkflowAutomationTrigger(models.Model):
             )
             return records.browse(), self._prepare_failed_run_vals(records, user, message)
 
-    def _execute(self, records, user):
-        """Run the actions in order on ``records``; return the values of their runs.
-
-        A record on which an action failed is left out of the following actions.
+    def _fire(self, records, user, occurrences=None):
+        """Run the actions in order on ``records``, for ``user``'s change: per action, one bulk
+        insert of its runs, executed at once, or left to the queue when the action is delayed
+        or leaves the database. A record on which an action failed is left out of the
+        following actions. ``occurrences``: ``{record id: occurrence}`` of a date trigger.
         """
         self.ensure_one()
-        Run = self.env["workflow.automation.run"]
-        run_vals = []
+        Run = self.env["workflow.automation.run"].sudo()
         failed = records.browse()
+        later = Run
         for action in self.action_ids:
-            action_run_vals, errors = self._run_action(action, records, user)
-            run_vals += action_run_vals
+            vals_list = self._prepare_action_runs(action, records - failed, user)
             if failed:
                 skipped = self.workflow_id._in_readers_lang().env._("An earlier action of this trigger failed.")
-                run_vals += [Run._prepare_vals(action, record, user, "skipped", skipped) for record in failed]
-            newly_failed = records.browse(list(errors))
-            records -= newly_failed
-            failed |= newly_failed
-        return run_vals
+                vals_list += Run._prepare_vals_list(action, failed, user, "skipped", message=skipped)
+            for vals in vals_list if occurrences else ():
+                vals["occurrence"] = occurrences[vals["res_id"]]
+            runs = Run._insert(vals_list)
+            now = runs.filtered(lambda run: run.state == "scheduled") if not action._is_queued() else Run
+            now._execute_scheduled()
+            later |= runs - now
+            failed |= records.browse(now.filtered(lambda run: run.state == "failed").mapped("res_id"))
+        later._announce()
 
-    def _run_action(self, action, records, user):
-        """Execute ``action`` now, or schedule it when it has a delay or leaves the database.
-
-        Return the values of its runs and ``{record id: error}`` for the records it failed on.
-        """
+    def _prepare_action_runs(self, action, records, user):
+        """The runs of ``action`` on ``records``: due now, or when its delay is over."""
         Run = self.env["workflow.automation.run"]
-        if action._is_queued():
-            try:
-                due = action._due_date(fields.Datetime.now())
-            except (OverflowError, ValueError) as error:  # a delay saved before delays were bounded
-                message = _("The due date of this action is out of range: %s", action._error_text(error))
-                return self._prepare_failed_run_vals(records, user, message, action), dict.fromkeys(
-                    records.ids, message
-                )
-            check_stage = bool(action.delay) and self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage
-            return [Run._prepare_scheduled_vals(action, record, user, due, check_stage) for record in records], {}
-        errors, notes = action._execute_safely(records) if records else ({}, {})
-        return [
-            Run._prepare_vals(
-                action, record, user, "failed" if record.id in errors else "done",
-                errors.get(record.id) or notes.get(record.id),
-            )
-            for record in records
-        ], errors
+        try:
+            due = action._due_date(fields.Datetime.now())
+        except (OverflowError, ValueError) as error:  # a delay saved before delays were bounded
+            message = _("The due date of this action is out of range: %s", action._error_text(error))
+            return Run._prepare_vals_list(action, records, user, "failed", message=message)
+        vals_list = Run._prepare_vals_list(action, records, user, "scheduled", date_due=due)
+        if action.delay and self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage:
+            for vals, record in zip(vals_list, records, strict=True):
+                vals["stage_ref"] = record.stage_id.id
+        return vals_list
 
     def _actors(self, records, depth):
         """``records`` as the actions act on them: elevated rights, in the workflow's company,
@@ -411,21 +418,21 @@ class WorkflowAutomationTrigger(models.Model):
             **{DEPTH_CONTEXT_KEY: depth, CHAIN_CONTEXT_KEY: chain}
         )
 
-    def _prepare_failed_run_vals(self, records, user, message, actions=None):
-        """Failed runs of ``actions`` (all the trigger's by default) on ``records``."""
-        return self._prepare_run_vals(records, user, "failed", message, actions)
+    def _prepare_failed_run_vals(self, records, user, message):
+        """Failed runs of all the trigger's actions on ``records``."""
+        return self._prepare_run_vals(records, user, "failed", message)
 
     def _prepare_stopped_run_vals(self, records, user, message):
         """Runs saying why a chain of workflows triggering each other was cut."""
         return self._prepare_run_vals(records, user, "skipped", message)
 
-    def _prepare_run_vals(self, records, user, state, message, actions=None):
+    def _prepare_run_vals(self, records, user, state, message):
         self.ensure_one()
         Run = self.env["workflow.automation.run"]
         return [
-            Run._prepare_vals(action, record, user, state, message)
-            for action in (actions or self.action_ids)
-            for record in records
+            vals
+            for action in self.action_ids
+            for vals in Run._prepare_vals_list(action, records, user, state, message=message)
         ]
 
     def _chain_names(self):
@@ -467,7 +474,7 @@ class WorkflowAutomationTrigger(models.Model):
         keeps its window for the next scan, says why, and never stops the other triggers."""
         self.ensure_one()
         try:
-            with self.env["workflow.automation.action"]._savepoint():
+            with self.env["workflow.automation.run"]._savepoint():
                 self._scan(now)
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise  # not the trigger's fault: the cron tries again
@@ -595,11 +602,11 @@ class WorkflowAutomationTrigger(models.Model):
             fired = Run._fired_before(records, self.ids)
             records = records.filtered(lambda r: (self.id, r.id) not in fired)
         records, run_vals = self._match_condition(records, self.env.user) if records else (records, [])
-        if records:
-            run_vals += self._execute(self._actors(records, 1), self.env.user)
         for vals in run_vals:
             vals["occurrence"] = occurrences[vals["res_id"]]
-        Run.create(run_vals)
+        Run._insert(run_vals)._announce()
+        if records:
+            self._fire(records, self.env.user, occurrences)
 
 
 def _create_indexes_concurrently(dbname, indexes):

@@ -147,9 +147,12 @@ class TestRunRetention(WorkflowAutomationCase):
         Run = self.env["workflow.automation.run"]
         action = self.workflow.trigger_ids.action_ids
         runs = Run.create([
-            Run._prepare_scheduled_vals(action, lead, self.salesman, fields.Datetime.now(), False)
-            if state == "scheduled" else Run._prepare_vals(action, lead, self.salesman, state)
+            vals
             for state in states
+            for vals in Run._prepare_vals_list(
+                action, lead, self.salesman, state,
+                **({"date_due": fields.Datetime.now()} if state == "scheduled" else {}),
+            )
         ])
         self.env.flush_all()
         self.env.cr.execute(

@@ -378,7 +378,7 @@ class TestSetField(WorkflowAutomationCase):
     def test_one_write_for_the_batch(self):
         leads, queries = self.fire_on_batch(self.set_field("color", set_value="4"), count=5)
         self.assertEqual(leads.mapped("color"), [4] * 5)
-        self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET "color"'), 1)
+        self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET [^;]*"color" ='), 1)
 
     def test_fields_that_cannot_be_set_are_refused(self):
         binary = self.create_custom_field("x_contract", "binary", "Contract file")

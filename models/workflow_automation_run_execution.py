@@ -1,0 +1,287 @@
+"""The engine's one execution path (DESIGN.md principles 3, 4, 6 and 9).
+
+Every action run is a run row, inserted in bulk for the batch, then executed by
+``_execute_scheduled``: at once in the user's transaction, or later from the queue's cron.
+Both share the same code for rights and company, savepoints, test-record holding, outcome
+recording and failure notices, as OCA queue_job's ``Job`` owns a job's whole lifecycle.
+"""
+
+import logging
+from collections import defaultdict, deque
+from contextlib import contextmanager
+from copy import copy
+
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL
+
+from .workflow_automation_action import OUTBOUND_KINDS, QUEUED_KINDS
+from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
+
+_logger = logging.getLogger(__name__)
+
+# The run columns written by ``_insert``, with their value when a row leaves them out
+INSERTED_DEFAULTS = {
+    "workflow_id": None, "trigger_id": None, "action_id": None, "action_kind": None, "company_id": None,
+    "res_model": None, "res_id": None, "record_name": None, "state": None, "user_id": None, "date": None,
+    "date_due": None, "occurrence": None, "stage_ref": 0, "followup_effect": False, "message": None,
+    "is_test": False,
+}
+
+
+def _column_value(field, value):
+    """A run's value as its column takes it: the ORM's False for "empty" is NULL but for booleans."""
+    return None if value is False and field.type != "boolean" else value
+
+
+class WorkflowAutomationRun(models.Model):
+    _inherit = "workflow.automation.run"
+
+    # ------------------------------------------------------------------
+    # Run rows, in bulk
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _prepare_vals_list(self, action, records, user, state, **vals):
+        """The runs of ``action`` on ``records`` for ``user``'s change, with ``vals`` in common."""
+        shared = {
+            "workflow_id": action.workflow_id.id,
+            "trigger_id": action.trigger_id.id,
+            "action_id": action.id,
+            "action_kind": action.kind,
+            "company_id": action.trigger_id.company_id.id,
+            "res_model": records._name,
+            "state": state,
+            "user_id": user.id,
+            **vals,
+        }
+        return [
+            dict(shared, res_id=record.id, record_name=record.display_name, is_test=bool(record.workflow_test_id))
+            for record in records
+        ]
+
+    @api.model
+    def _insert(self, vals_list):
+        """Insert run rows in one query, with the values in cache, and return them.
+
+        The ORM's ``create`` costs far more than the action on a large batch; runs have no
+        computed stored field, no tracking and no default that a row leaves out, so a plain
+        INSERT is enough. Callers say what the rows mean: ``_announce`` them, or execute them.
+        """
+        if not vals_list:
+            return self.browse()
+        now = fields.Datetime.now()
+        rows = [
+            {**INSERTED_DEFAULTS, "date": now, **vals, "create_uid": self.env.uid, "create_date": now,
+             "write_uid": self.env.uid, "write_date": now}
+            for vals in vals_list
+        ]
+        columns = list(rows[0])
+        self.env.cr.execute(SQL(
+            "INSERT INTO workflow_automation_run (%s) VALUES %s RETURNING id",
+            SQL(", ").join(map(SQL.identifier, columns)),
+            SQL(", ").join(
+                SQL("%s", tuple(_column_value(self._fields[column], row[column]) for column in columns))
+                for row in rows
+            ),
+        ))
+        runs = self.browse(row[0] for row in self.env.cr.fetchall())
+        for column in columns:
+            field = self._fields[column]
+            values = [field.convert_to_cache(row[column], runs, validate=False) for row in rows]
+            self.env.cache.update(runs, field, values)
+        return runs
+
+    def _announce(self):
+        """What these new rows call for: a chatter line for what is delayed, the queue woken for
+        what is scheduled, the followers told of what failed."""
+        scheduled = self.filtered(lambda run: run.state == "scheduled")
+        scheduled.filtered("action_id.delay")._log_on_records()  # not what is only sent in the background
+        scheduled._wake_queue()
+        self._notify_failures()
+
+    # ------------------------------------------------------------------
+    # Execution: the one entry, for immediate and due runs
+    # ------------------------------------------------------------------
+
+    def _execute_scheduled(self):
+        """Execute these runs now, each action once for all its records and triggering user;
+        record the outcomes, tell the followers of failures, wake the queue for retries.
+
+        A run is skipped, with the reason, when its workflow was switched off, its record or
+        action deleted, or its record left the stage it had to stay in.
+        """
+        records = self._existing_records()
+        outcomes = {}
+        batches = defaultdict(self.browse)
+        for run in self:
+            # written for who reads the runs, whoever runs the queue
+            reason = run.with_context(lang=run.workflow_id._readers_lang())._skip_reason(
+                records.get((run.res_model, run.res_id))
+            )
+            if reason:
+                outcomes[run.id] = {"state": "skipped", "message": reason}
+            else:
+                batches[run.action_id, run.user_id, run.followup_effect] |= run
+        for (action, user, followup_effect), runs in batches.items():
+            outcomes.update(runs._perform(action.sudo(), user, followup_effect))
+        self._record_outcomes(outcomes)
+        self._notify_failures()
+        self.filtered(lambda run: run.state == "scheduled")._wake_queue()  # webhooks to try again
+
+    def _existing_records(self):
+        """``{(model, id): record}`` for the runs' records that still exist, read together."""
+        records = {}
+        for model, runs in self.grouped("res_model").items():
+            for record in self.env[model].sudo().browse(runs.mapped("res_id")).exists():
+                records[model, record.id] = record
+        return records
+
+    def _perform(self, action, user, followup_effect):
+        """Run ``action`` (or its follow-up's effect) for these runs' records, as the actions act:
+        elevated rights, in the workflow's company, one link deeper in the chain of workflows.
+        Return ``{run id: its new values}``."""
+        if not self:
+            return {}
+        depth = self.env.context.get(DEPTH_CONTEXT_KEY, 0) + 1
+        records = action.trigger_id._actors(
+            self.env[self[0].res_model].with_user(user or self.env.user).browse(self.mapped("res_id")), depth
+        )
+        action = action.with_env(records.env)
+        kind = action.followup_effect if followup_effect else action.kind
+        if kind in QUEUED_KINDS:
+            return self._deliver_webhooks(action, records)
+        errors, notes = self._execute_isolating_failures(action, records, kind)
+        done = action._followup_done_text() if followup_effect else False
+        return {
+            run.id: {
+                "state": "failed" if run.res_id in errors else "done",
+                "message": errors.get(run.res_id) or notes.get(run.res_id) or done,
+            }
+            for run in self
+        }
+
+    def _record_outcomes(self, outcomes):
+        """Write ``{run id: values}``: one UPDATE per distinct set of values (most runs of a
+        batch share theirs), with the values in cache."""
+        if not outcomes:
+            return
+        now = fields.Datetime.now()
+        groups = defaultdict(list)
+        for run_id, vals in outcomes.items():
+            groups[tuple(sorted({"date": now, **vals}.items()))].append(run_id)
+        for items, run_ids in groups.items():
+            vals = dict(items, write_uid=self.env.uid, write_date=now)
+            self.env.cr.execute(SQL(
+                "UPDATE workflow_automation_run SET %s WHERE id IN %s",
+                SQL(", ").join(
+                    SQL("%s = %s", SQL.identifier(name), _column_value(self._fields[name], value))
+                    for name, value in vals.items()
+                ),
+                tuple(run_ids),
+            ))
+            runs = self.browse(run_ids)
+            for name, value in vals.items():
+                field = self._fields[name]
+                self.env.cache.update(runs, field, [field.convert_to_cache(value, runs, validate=False)] * len(runs))
+
+    # ------------------------------------------------------------------
+    # Savepoints: a failing action never loses the user's change (DESIGN.md principle 4)
+    # ------------------------------------------------------------------
+
+    def _execute_isolating_failures(self, action, records, kind):
+        """The batch at once; if it fails, record by record, to find the failing ones.
+
+        Return ``(errors, notes)``: ``{record id: error text}`` for the records the action
+        failed on, and ``{record id: text}`` that it reported for the others.
+        """
+        error, notes = self._execute_in_savepoint(action, records, kind)
+        if not error:
+            return {}, notes
+        if len(records) == 1:
+            return {records.id: error}, {}
+        errors = {}
+        for record in records:
+            record_error, record_notes = self._execute_in_savepoint(action, record, kind)
+            if record_error:
+                errors[record.id] = record_error
+            notes.update(record_notes)
+        return errors, notes
+
+    @api.model
+    @contextmanager
+    def _savepoint(self):
+        """A savepoint that leaves the precommit hooks (mail tracking) to the commit.
+
+        Odoo's default savepoint runs them on entering, which posts the tracking message
+        of every record of the batch one by one, in the middle of the user's write. Here
+        the hooks' state, and what the engine keeps for the transaction (the triggers
+        already fired), are put back if the block fails. Enter it with the ORM flushed,
+        unless what is pending is to be undone with the block.
+        """
+        hooks = (self.env.cr.precommit, self.env.cr.postcommit)
+        saved = [(deque(hook._funcs), {key: copy(value) for key, value in hook.data.items()}) for hook in hooks]
+        try:
+            with self.env.cr.savepoint(flush=False):
+                yield
+                self.env.flush_all()
+        except Exception:
+            self.env.transaction.clear()  # the cache may hold values that were rolled back
+            for hook, (funcs, data) in zip(hooks, saved, strict=True):
+                hook._funcs, hook.data = funcs, data
+            raise
+
+    def _execute_in_savepoint(self, action, records, kind):
+        """Return ``(error text or None, notes)``.
+
+        Only the action's own errors are caught. What was pending before it (the user's write)
+        is flushed first, outside the savepoint: its errors are not the action's, and caught
+        they would leave the transaction aborted. A concurrency error is not the action's
+        either: it propagates, for Odoo to retry the whole request on a fresh snapshot.
+        """
+        self.env.flush_all()
+        try:
+            with self._savepoint():
+                notes = self._execute_holding_outbound(action, records, kind)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure must spare the user's write
+            _logger.warning("Workflow action %s failed on %s", action.id, records, exc_info=True)
+            return action._error_text(error), {}
+        return None, notes
+
+    # ------------------------------------------------------------------
+    # Test records: what would leave the database is recorded instead (DESIGN.md principle 9)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _execute_holding_outbound(self, action, records, kind):
+        """Run ``kind`` of ``action`` on ``records``; return ``{record id: note}``."""
+        held = records.filtered("workflow_test_id") if kind in OUTBOUND_KINDS else records.browse()
+        notes = self._record_not_sent(action, held) if held else {}
+        if records - held:
+            notes.update(action._execute_kind(records - held, kind))
+        return notes
+
+    @api.model
+    def _record_not_sent(self, action, records):
+        """Say in each test record's chatter what would have been sent, in one batch.
+
+        An outbound kind may describe its effect with ``_describe_<kind>(records)``
+        (``{record id: text}``); it runs as the real action would, so that an error
+        in, say, the e-mail's template fails the test run as it would fail a real one.
+        """
+        describe = getattr(action, f"_describe_{action.kind}", None)
+        texts = describe(records) if describe else dict.fromkeys(records.ids, action.display_name)
+        langs = action._record_langs(records)
+        records._message_log_batch({
+            record_id: Markup("<p>%s</p>") % action.with_context(lang=langs[record_id]).env._(
+                "Test record, not sent: %(effect)s (workflow “%(workflow)s”).",
+                effect=text,
+                workflow=action.workflow_id.name,
+            )
+            for record_id, text in texts.items()
+        })
+        return dict.fromkeys(records.ids, action.workflow_id._in_readers_lang().env._("test: not sent"))
