@@ -318,8 +318,9 @@ class WorkflowAutomationMixin(models.AbstractModel):
         return result
 
     def _workflow_write_unhooked(self, vals):
-        """The model's ``write``, under this hook."""
-        return super().write(vals)
+        """The model's ``write``, under this hook: what a fired write calls to write its records
+        (a folded write writes several groups of them) without firing again."""
+        return super().write(vals)  # pylint: disable=super-method-mismatch
 
     def unlink(self):
         self.env["workflow.automation.run"].sudo().search([
