@@ -4,6 +4,7 @@ from . import workflow_automation_trigger
 from . import workflow_automation_action
 from . import workflow_automation_run
 from . import workflow_automation_mixin
+from . import workflow_automation_followup
 from . import crm_lead
 from . import project_project
 from . import mail_activity

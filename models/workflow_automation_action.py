@@ -15,11 +15,9 @@ from markupsafe import Markup
 from odoo import Command, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
-from odoo.tools.misc import format_date
 
 from ..services import webhook_transport
 from .workflow_automation import ALL_TARGETS, kind_selection, kinds_of_target
-from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
 
@@ -114,7 +112,6 @@ class WorkflowAutomationAction(models.Model):
     # through the trigger's own target: in a form, an unsaved trigger of an unsaved workflow knows it
     target = fields.Selection(related="trigger_id.target")
     available_kinds = fields.Json(string="Kinds offered", compute="_compute_available_kinds")
-    available_followup_effects = fields.Json(string="Effects offered", compute="_compute_available_kinds")
     sequence = fields.Integer(default=10)
     kind = fields.Selection(
         kind_selection(ACTION_KINDS),
@@ -142,55 +139,6 @@ class WorkflowAutomationAction(models.Model):
         "as for Odoo's own automatic lead assignment: a batch would send one message per record.",
     )
     team_id = fields.Many2one("crm.team", string="Sales team", ondelete="restrict")
-    # Follow-up: one activity, or an activity plan
-    followup_mode = fields.Selection(
-        [("activity", "Schedule one activity"), ("plan", "Apply an activity plan")],
-        string="Follow-up",
-        default="activity",
-        required=True,
-    )
-    activity_plan_id = fields.Many2one(
-        "mail.activity.plan",
-        string="Activity plan",
-        ondelete="restrict",
-        domain="[('res_model', '=', target)]",
-        help="Odoo's sequence of activities, applied as the “Schedule activity” dialog applies it: "
-        "each activity's deadline and responsible come from the plan.",
-    )
-    followup_effect = fields.Selection(
-        kind_selection(FOLLOWUP_EFFECTS),
-        string="When completed",
-        default="none",
-        required=True,
-        help="Done when the last open activity of this follow-up on a record is marked done, and only "
-        "if the record is still in the stage where the follow-up was added. Closing a project moves it "
-        "to its first folded stage.",
-    )
-    followup_auto_complete = fields.Boolean(
-        string="Complete when the record leaves the stage",
-        help="When the record moves to another stage, the open activities of this follow-up are marked "
-        "done automatically (without running the “When completed” effect).",
-    )
-    # Activity
-    activity_type_id = fields.Many2one("mail.activity.type", ondelete="restrict")
-    activity_summary = fields.Char(
-        string="Summary", translate=True, help="Accepts placeholders such as {{ object.name }}."
-    )
-    activity_note = fields.Text(string="Note", translate=True, help="Accepts placeholders such as {{ object.name }}.")
-    activity_deadline = fields.Integer(string="Deadline after", help="Deadline counted from the trigger.")
-    activity_deadline_unit = fields.Selection(
-        [("days", "Days"), ("weeks", "Weeks")], string="Deadline unit", default="days", required=True
-    )
-    activity_user_mode = fields.Selection(
-        [("owner", "Record owner"), ("user", "Chosen user")],
-        string="Responsible",
-        default="owner",
-        required=True,
-        help="The owner is the salesperson (opportunities) or the project manager (projects); "
-        "a record without one gets the user who triggered the workflow. For a plan, the responsible "
-        "of its activities assigned “on demand”.",
-    )
-    activity_user_id = fields.Many2one("res.users", string="Responsible user", ondelete="restrict")
     # E-mail
     mail_template_id = fields.Many2one(
         "mail.template", string="E-mail template", ondelete="restrict", domain="[('model', '=', target)]"
@@ -410,7 +358,6 @@ class WorkflowAutomationAction(models.Model):
     def _compute_available_kinds(self):
         for action in self:
             action.available_kinds = kinds_of_target(ACTION_KINDS, action.target)
-            action.available_followup_effects = kinds_of_target(FOLLOWUP_EFFECTS, action.target)
 
     @api.depends("kind")
     def _compute_new_name(self):
@@ -491,39 +438,17 @@ class WorkflowAutomationAction(models.Model):
                 action._require(required, _("this action needs a value here."))
             if action.mail_template_id and action.mail_template_id.model != target:
                 action._raise_invalid("mail_template_id", _("the template is made for another model."))
-            if "set_stage" in (action.kind, action._followup_effect()) and target == "crm.lead":
+            if "set_stage" in action._effect_kinds() and target == "crm.lead":
                 action._check_stage_in_scope("stage_id")
 
-    def _followup_effect(self):
-        """The "when completed" effect: follow-ups only have one."""
-        return self.followup_effect if self.kind == "activity" else "none"
+    def _effect_kinds(self):
+        """The kinds of effect this action runs: its own (a feature may add others)."""
+        return (self.kind,)
 
     def _required_parameters(self):
         """The parameter fields this action cannot do without."""
-        if self.kind == "activity" and self.followup_mode == "plan":
-            required = ["activity_plan_id"]
-        else:
-            required = [REQUIRED_PARAMETERS.get(self.kind, {}).get(self.target)]
-        if self.kind == "activity" and self.activity_user_mode == "user":
-            required.append("activity_user_id")
-        if self._followup_effect() == "set_stage":
-            required.append(REQUIRED_PARAMETERS["set_stage"][self.target])
-        return [field_name for field_name in required if field_name]
-
-    @api.constrains("kind", "trigger_id", "followup_mode", "activity_plan_id", "followup_effect")
-    def _check_followup(self):
-        for action in self.filtered(lambda a: a.kind == "activity"):
-            if action.target not in FOLLOWUP_EFFECTS[action.followup_effect][1]:
-                action._raise_invalid("followup_effect", _("this effect is not available for this target."))
-            plan = action.activity_plan_id
-            if action.followup_mode != "plan" or not plan:
-                continue
-            if plan.res_model != action.target:
-                action._raise_invalid("activity_plan_id", _("the plan is made for another model."))
-            if not plan.template_ids:
-                action._raise_invalid("activity_plan_id", _("the plan has no activities."))
-            if plan.company_id and plan.company_id != action.workflow_id.company_id:
-                action._raise_invalid("activity_plan_id", _("the plan belongs to another company."))
+        required = REQUIRED_PARAMETERS.get(self.kind, {}).get(self.target)
+        return [required] if required else []
 
     @api.constrains("delay", "delay_unit")
     def _check_delay(self):
@@ -539,13 +464,6 @@ class WorkflowAutomationAction(models.Model):
         """Delayed actions, and outbound ones, which the user must not wait for, run in the queue."""
         self.ensure_one()
         return bool(self.delay) or self.kind in QUEUED_KINDS
-
-    @api.constrains("activity_deadline", "activity_deadline_unit")
-    def _check_activity_deadline(self):
-        for action in self:
-            if action.activity_deadline < 0:
-                action._raise_invalid("activity_deadline", _("the deadline cannot be negative."))
-            action._check_span("activity_deadline", action.activity_deadline_unit)
 
     @api.constrains("kind", "webhook_url", "webhook_timeout", "webhook_retries", "webhook_field_ids")
     def _check_webhook(self):
@@ -922,84 +840,6 @@ class WorkflowAutomationAction(models.Model):
         for record in records:
             record.message_post(body=bodies[record.id], subtype_xmlid="mail.mt_note")
 
-    def _execute_activity(self, records):
-        """Add the follow-up: one activity, or the activities of a plan."""
-        if self.followup_mode == "plan":
-            self._apply_activity_plan(records)
-        else:
-            self._schedule_activity(records)
-        if self.followup_auto_complete:
-            records._workflow_set_followup_pending(True)
-
-    def _schedule_activity(self, records):
-        # written for the responsible, in their language, as Odoo notifies an assigned activity
-        responsibles = {record.id: self._activity_responsible(record) for record in records}
-        langs = {record_id: user.lang or self.env.lang for record_id, user in responsibles.items()}
-        summaries = self._render("activity_summary", records, langs)
-        notes = self._render("activity_note", records, langs)
-        deadline = fields.Date.context_today(self) + relativedelta(
-            **{self.activity_deadline_unit: self.activity_deadline}
-        )
-        self.env["mail.activity"].create([
-            self._followup_activity_vals(
-                record, self.activity_type_id, responsibles[record.id], deadline,
-                summaries[record.id], notes[record.id],
-            )
-            for record in records
-        ])
-
-    def _apply_activity_plan(self, records):
-        """Apply the plan as Odoo's "Schedule activity" dialog does (``mail.activity.schedule``):
-        each template's responsible and deadline, and a chatter line listing them; here
-        with one creation and one batch of chatter lines for all the records."""
-        plan = self.activity_plan_id
-        vals_list = []
-        bodies = {}
-        langs = self._record_langs(records)
-        for record in records:
-            env = self.with_context(lang=langs[record.id]).env
-            lines = []
-            for template in plan.template_ids:
-                responsible = template._determine_responsible(self._activity_responsible(record), record)
-                if responsible["error"]:
-                    raise UserError(responsible["error"])
-                user = responsible["responsible"]
-                deadline = template._get_date_deadline()
-                vals_list.append(self._followup_activity_vals(
-                    record, template.activity_type_id, user, deadline, template.summary, template.note
-                ))
-                lines.append(env._(
-                    "%(activity)s, assigned to %(name)s, due on the %(deadline)s",
-                    activity=template.summary or template.activity_type_id.name,
-                    name=user.name,
-                    deadline=format_date(env, deadline),
-                ))
-            bodies[record.id] = Markup("<p>%s</p><ul>%s</ul>") % (
-                env._("The plan “%s” has been started", plan.name),
-                Markup().join(Markup("<li>%s</li>") % line for line in lines),
-            )
-        self.env["mail.activity"].create(vals_list)
-        records._message_log_batch(bodies)
-
-    def _followup_activity_vals(self, record, activity_type, user, deadline, summary, note):
-        """An activity of this follow-up, remembering the action and the record's stage."""
-        return {
-            "res_model_id": self.env["ir.model"]._get_id(record._name),
-            "res_id": record.id,
-            "activity_type_id": activity_type.id,
-            "summary": summary,
-            "note": note,
-            "date_deadline": deadline,
-            "user_id": user.id,
-            "workflow_action_id": self.id,
-            "workflow_stage_ref": record.stage_id.id,
-        }
-
-    def _activity_responsible(self, record):
-        if self.activity_user_mode == "user" and self.activity_user_id:
-            return self.activity_user_id
-        return record.user_id or self.env.user
-
     def _execute_email(self, records):
         with self._naming_template(self.mail_template_id.name):
             records.with_context(mail_create_nosubscribe=True).message_post_with_source(
@@ -1092,39 +932,7 @@ class WorkflowAutomationAction(models.Model):
 
     def _execute_set_field(self, records):
         records.write({self.set_field_id.name: self._set_field_value()})
-    # Follow-ups completed: the "when completed" effect
-    # ------------------------------------------------------------------
 
-    def _complete_followup(self, records, stage_refs, user):
-        """Run the effect on ``records``, whose last open activity of this follow-up ``user``
-        just marked done; ``stage_refs``: ``{record id: its stage when the follow-up was added}``.
-
-        Return the values of the runs: done, failed (the user's "mark done" stays), or
-        skipped with the reason.
-        """
-        self.ensure_one()
-        readers = self.workflow_id._in_readers_lang().env  # who reads the runs, not who marked done
-        Run = readers["workflow.automation.run"]
-        skipped = {
-            record.id: reason
-            for record in records
-            if (reason := Run._followup_skip_reason(self, record, stage_refs[record.id]))
-        }
-        to_run = records.filtered(lambda record: record.id not in skipped)
-        errors = {}
-        if to_run:
-            actors = self.trigger_id._actors(to_run, self.env.context.get(DEPTH_CONTEXT_KEY, 0) + 1)
-            errors, _notes = self.with_env(actors.env)._execute_safely(actors, self.followup_effect)
-        effect = dict(self._fields["followup_effect"]._description_selection(readers))[self.followup_effect]
-        done = readers._("Follow-up completed: %s.", effect)
-        return [
-            Run._prepare_followup_effect_vals(
-                self, record, user, stage_refs[record.id],
-                "skipped" if record.id in skipped else "failed" if record.id in errors else "done",
-                skipped.get(record.id) or errors.get(record.id) or done,
-            )
-            for record in records
-        ]
     def _email_sender(self):
         """The chosen sender, over the template's own "From" (the queue keeps the triggering user)."""
         if self.email_from_mode == "fixed":

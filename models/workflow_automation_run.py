@@ -72,10 +72,6 @@ class WorkflowAutomationRun(models.Model):
         string="Stage when scheduled",
         help="Set when the run must be skipped if the record left this stage before it is due.",
     )
-    followup_effect = fields.Boolean(
-        string="Follow-up completed",
-        help="The run of a follow-up's “When completed” effect, not of the action itself.",
-    )
     # A webhook's answer (which may carry a token) and errors naming its URL: for managers only.
     message = fields.Text(
         help="The error of a failed run, or why a run was skipped.",
@@ -168,13 +164,6 @@ class WorkflowAutomationRun(models.Model):
             self._prepare_vals(action, record, user, "scheduled"),
             date_due=date_due,
             stage_ref=record.stage_id.id if check_stage else 0,
-        )
-
-    @api.model
-    def _prepare_followup_effect_vals(self, action, record, user, stage_ref, state, message):
-        """A run of the effect of a completed follow-up; a retry re-checks the stage."""
-        return dict(
-            self._prepare_vals(action, record, user, state, message), followup_effect=True, stage_ref=stage_ref
         )
 
     @api.model
@@ -423,17 +412,6 @@ class WorkflowAutomationRun(models.Model):
             return self._followup_skip_reason(self.action_id, record, self.stage_ref)
         if self.stage_ref and record.stage_id.id != self.stage_ref:
             return _("The record left the stage it was in when this action was scheduled.")
-        return None
-
-    @api.model
-    def _followup_skip_reason(self, action, record, stage_ref):
-        """Why the effect of ``action``, a completed follow-up, must not run on ``record``, or None."""
-        if not action.workflow_id.active:
-            return _("The workflow was switched off.")
-        if action._followup_effect() == "none":
-            return _("The follow-up no longer has an effect when completed.")
-        if record.stage_id.id != stage_ref:
-            return _("The record left the stage it was in when the follow-up was added.")
         return None
 
     # ------------------------------------------------------------------
