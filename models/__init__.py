@@ -2,6 +2,7 @@ from . import workflow_automation
 from . import workflow_automation_component
 from . import workflow_automation_trigger
 from . import workflow_automation_action
+from . import workflow_automation_action_templates
 from . import workflow_automation_action_new_records
 from . import workflow_automation_run
 from . import workflow_automation_mixin
