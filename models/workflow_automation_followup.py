@@ -4,8 +4,9 @@ is marked done; and its option to complete itself when the record leaves the sta
 
 A feature over the engine, not part of it: it extends the action, the trigger, the runs and
 the mixin here (one concern, several models), and the activities in ``mail_activity.py``.
-The engine offers it two extension points: the trigger's ``_get_index_events`` and the
-mixin's ``_workflow_event_matches``.
+It hooks into the engine where the engine offers it: the action's ``_effect_kinds`` and
+``_required_parameters`` (checks), the trigger's ``_get_index_events`` and the mixin's
+``_workflow_event_matches`` (the write); the "when completed" effect runs as actions do.
 """
 
 from dateutil.relativedelta import relativedelta
