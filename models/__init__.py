@@ -3,12 +3,15 @@ from . import workflow_automation_component
 from . import workflow_automation_trigger
 from . import workflow_automation_action
 from . import workflow_automation_action_webhook
+from . import workflow_automation_action_templates
+from . import workflow_automation_action_new_records
 from . import workflow_automation_run
 from . import workflow_automation_run_execution
 from . import workflow_automation_run_queue
 from . import workflow_automation_run_webhook
 from . import workflow_automation_mixin
 from . import workflow_automation_fold
+from . import workflow_automation_followup
 from . import crm_lead
 from . import project_project
 from . import mail_activity

@@ -9,8 +9,6 @@ from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, format_datetime
 
-from .workflow_automation_mixin import FOLLOWUP_STAGE_LEFT
-
 # Set while a workflow is being switched on: then no parameter may be left empty.
 SWITCHING_ON_KEY = "workflow_automation_switching_on"
 
@@ -367,8 +365,8 @@ class WorkflowAutomation(models.Model):
 
         The result holds only ids and plain values, never records, so it can live in the
         registry cache, per version of the workflows (see ``_trigger_index_version``).
-        Triggers with follow-ups that complete themselves when the record leaves its stage
-        are also listed under ``FOLLOWUP_STAGE_LEFT``.
+        A trigger is listed under its kind, and under the pseudo-events of the features it
+        needs (see the trigger's ``_get_index_events``).
         """
         return self._get_trigger_index_at(model_name, self._trigger_index_version())
 
@@ -410,9 +408,8 @@ class WorkflowAutomation(models.Model):
         index = defaultdict(list)
         for rank, trigger in enumerate(triggers):
             spec = trigger._get_spec(rank, test_ids.get(trigger.workflow_id.id, frozenset()))
-            index[trigger.kind].append(spec)
-            if trigger.action_ids.filtered(lambda action: action.kind == "activity" and action.followup_auto_complete):
-                index[FOLLOWUP_STAGE_LEFT].append(spec)
+            for event in trigger._get_index_events():
+                index[event].append(spec)
         return {event: EventIndex(specs) for event, specs in index.items()}
 
     @api.model

@@ -1,15 +1,11 @@
 import logging
 import math
-import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
-from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models, tools
-from odoo.exceptions import AccessError, UserError
-from odoo.tools.misc import format_date
+from odoo.exceptions import UserError
 
 from .workflow_automation import ALL_TARGETS, kind_selection, kinds_of_target
 
@@ -60,12 +56,6 @@ REQUIRED_PARAMETERS = {
 # Kinds that create records: each needs a name template ("{{ object.name }}" by default)
 CREATING_KINDS = ("create_project", "copy_lead", "repeat_lead")
 
-# The texts rendered as inline templates on the records (names, summaries and notes)
-TEMPLATE_FIELDS = ("new_name", "activity_summary", "activity_note", "note_body")
-TEMPLATE_EDITOR_GROUP = "mail.group_mail_template_editor"
-# How Python and the ORM say that a record has no such field
-MISSING_FIELD = re.compile(r"'([\w.]+)' object has no attribute '(\w+)'")
-
 # Field type -> the action field holding the value "set a field" writes
 SET_FIELD_VALUE_FIELDS = {
     "char": "set_value",
@@ -80,9 +70,6 @@ SET_FIELD_VALUE_FIELDS = {
     "selection": "set_selection_id",
     "many2one": "set_value_ref",
 }
-
-# What a repeat lead takes from the original: its customer
-REPEAT_CUSTOMER_FIELDS = ("partner_id", "partner_name", "contact_name", "email_from", "phone")
 
 # "When completed" effect of a follow-up -> (label, the targets it is offered for). The effects
 # that are also action kinds run the same ``_execute_<kind>`` method as those actions.
@@ -106,7 +93,6 @@ class WorkflowAutomationAction(models.Model):
     # through the trigger's own target: in a form, an unsaved trigger of an unsaved workflow knows it
     target = fields.Selection(related="trigger_id.target")
     available_kinds = fields.Json(string="Kinds offered", compute="_compute_available_kinds")
-    available_followup_effects = fields.Json(string="Effects offered", compute="_compute_available_kinds")
     sequence = fields.Integer(default=10)
     kind = fields.Selection(
         kind_selection(ACTION_KINDS),
@@ -134,55 +120,6 @@ class WorkflowAutomationAction(models.Model):
         "as for Odoo's own automatic lead assignment: a batch would send one message per record.",
     )
     team_id = fields.Many2one("crm.team", string="Sales team", ondelete="restrict")
-    # Follow-up: one activity, or an activity plan
-    followup_mode = fields.Selection(
-        [("activity", "Schedule one activity"), ("plan", "Apply an activity plan")],
-        string="Follow-up",
-        default="activity",
-        required=True,
-    )
-    activity_plan_id = fields.Many2one(
-        "mail.activity.plan",
-        string="Activity plan",
-        ondelete="restrict",
-        domain="[('res_model', '=', target)]",
-        help="Odoo's sequence of activities, applied as the “Schedule activity” dialog applies it: "
-        "each activity's deadline and responsible come from the plan.",
-    )
-    followup_effect = fields.Selection(
-        kind_selection(FOLLOWUP_EFFECTS),
-        string="When completed",
-        default="none",
-        required=True,
-        help="Done when the last open activity of this follow-up on a record is marked done, and only "
-        "if the record is still in the stage where the follow-up was added. Closing a project moves it "
-        "to its first folded stage.",
-    )
-    followup_auto_complete = fields.Boolean(
-        string="Complete when the record leaves the stage",
-        help="When the record moves to another stage, the open activities of this follow-up are marked "
-        "done automatically (without running the “When completed” effect).",
-    )
-    # Activity
-    activity_type_id = fields.Many2one("mail.activity.type", ondelete="restrict")
-    activity_summary = fields.Char(
-        string="Summary", translate=True, help="Accepts placeholders such as {{ object.name }}."
-    )
-    activity_note = fields.Text(string="Note", translate=True, help="Accepts placeholders such as {{ object.name }}.")
-    activity_deadline = fields.Integer(string="Deadline after", help="Deadline counted from the trigger.")
-    activity_deadline_unit = fields.Selection(
-        [("days", "Days"), ("weeks", "Weeks")], string="Deadline unit", default="days", required=True
-    )
-    activity_user_mode = fields.Selection(
-        [("owner", "Record owner"), ("user", "Chosen user")],
-        string="Responsible",
-        default="owner",
-        required=True,
-        help="The owner is the salesperson (opportunities) or the project manager (projects); "
-        "a record without one gets the user who triggered the workflow. For a plan, the responsible "
-        "of its activities assigned “on demand”.",
-    )
-    activity_user_id = fields.Many2one("res.users", string="Responsible user", ondelete="restrict")
     # E-mail
     mail_template_id = fields.Many2one(
         "mail.template", string="E-mail template", ondelete="restrict", domain="[('model', '=', target)]"
@@ -205,45 +142,6 @@ class WorkflowAutomationAction(models.Model):
     stage_id = fields.Many2one("crm.stage", ondelete="restrict")
     project_stage_id = fields.Many2one("project.project.stage", string="Project stage", ondelete="restrict")
     lost_reason_id = fields.Many2one("crm.lost.reason", string="Lost reason", ondelete="restrict")
-    # Records created from the record: a linked project, a copy, a repeat lead
-    new_name = fields.Char(
-        string="Name of the new record",
-        compute="_compute_new_name",
-        store=True,
-        readonly=False,
-        help="Placeholders such as {{ object.name }} or {{ object.partner_id.name }} are taken from the "
-        "original record.",
-    )
-    new_lead_type = fields.Selection(
-        [("lead", "Lead"), ("opportunity", "Opportunity")], string="Create a", default="opportunity", required=True
-    )
-    new_team_id = fields.Many2one(
-        "crm.team",
-        string="Pipeline",
-        ondelete="restrict",
-        help="The pipeline of the new record; for a repeat, leave empty for the original's pipeline.",
-    )
-    new_stage_id = fields.Many2one(
-        "crm.stage",
-        string="Stage of the new record",
-        ondelete="restrict",
-        help="A stage of that pipeline or shared by all pipelines; leave empty for the pipeline's first stage.",
-    )
-    new_user_mode = fields.Selection(
-        [("same", "Same owner"), ("user", "Chosen user")],
-        string="Owner",
-        default="same",
-        required=True,
-        help="Same owner: the original's salesperson (the project manager of a linked project).",
-    )
-    new_user_id = fields.Many2one("res.users", string="Chosen owner", ondelete="restrict")
-    project_template_id = fields.Many2one(
-        "project.project",
-        string="Project to copy",
-        ondelete="restrict",
-        help="The new project is a copy of this one, with its tasks (it may be archived). "
-        "Leave empty for an empty project.",
-    )
     # Followers
     follower_user_ids = fields.Many2many(
         "res.users", "workflow_automation_action_follower_user_rel", string="Users to add as followers"
@@ -276,15 +174,6 @@ class WorkflowAutomationAction(models.Model):
     )
     set_field_relation = fields.Char(related="set_field_id.relation", string="Model of the record")
     set_value_res_id = fields.Many2oneReference(string="Record ID", model_field="set_field_relation")
-    template_author_id = fields.Many2one(
-        "res.users",
-        string="Texts written by",
-        readonly=True,
-        copy=False,
-        ondelete="set null",
-        help="Who last wrote the name, summary or note templates: they render with that user's powers, "
-        "expressions only if that user is a Mail Template Editor.",
-    )
     # The record picked in the form; stored as its id (a missing record is refused, not dropped)
     set_value_ref = fields.Reference(
         selection="_selection_models",
@@ -294,99 +183,10 @@ class WorkflowAutomationAction(models.Model):
         help="Leave empty to clear the field.",
     )
 
-    # ------------------------------------------------------------------
-    # Texts render with their author's powers (as Odoo's mail templates)
-    # ------------------------------------------------------------------
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        actions = super().create([self._with_template_author(vals) for vals in vals_list])
-        actions._check_template_expressions()
-        return actions
-
-    def write(self, vals):
-        if set(TEMPLATE_FIELDS) & vals.keys():
-            self._check_template_expressions(vals)
-        return super().write(self._with_template_author(vals))
-
-    def _update_field_translations(self, field_name, translations, digest=None, source_lang=None):
-        if field_name not in TEMPLATE_FIELDS:
-            return super()._update_field_translations(field_name, translations, digest, source_lang)
-        for text in translations.values():
-            self._check_template_expressions({field_name: text})
-        # the author first: the ORM writes the translations in SQL, bypassing ``write``
-        self._write({"template_author_id": self.env.uid})
-        return super()._update_field_translations(field_name, translations, digest, source_lang)
-
-    def _with_template_author(self, vals):
-        """``vals`` with whoever writes a text as its author: never what the client says."""
-        vals = {name: value for name, value in vals.items() if name != "template_author_id"}
-        if set(TEMPLATE_FIELDS) & vals.keys():
-            vals["template_author_id"] = self.env.uid
-        return vals
-
-    @api.model
-    def _is_template_editor(self, user):
-        return user._is_superuser() or user.has_group(TEMPLATE_EDITOR_GROUP)
-
-    def _has_unsafe_expression(self, template):
-        """Whether ``template`` holds more than the placeholders Odoo lets any user write."""
-        return self.env["mail.render.mixin"]._has_unsafe_expression_template_inline_template(
-            template or "", self.target
-        )
-
-    def _unsafe_expression_refusal(self):
-        return self.env._(
-            "only members of the group “%(group)s” may write expressions here; use placeholders such as "
-            "{{ object.name }} or {{ object.partner_id.name }}.",
-            group=self.env.ref(TEMPLATE_EDITOR_GROUP).name,
-        )
-
-    def _check_template_expressions(self, vals=None):
-        """At save, Odoo's rule for mail templates (``mail.render.mixin``): who is not a template
-        editor may write field placeholders only, in all the texts of the actions they save
-        (``vals``: what a write is about to change)."""
-        if self.env.su or self._is_template_editor(self.env.user):
-            return
-        vals = vals or {}
-        for action in self:
-            for field_name in TEMPLATE_FIELDS:
-                if action._has_unsafe_expression(vals.get(field_name, action[field_name])):
-                    action._raise_invalid(field_name, action._unsafe_expression_refusal())
-
-    def _check_author_may_render(self, template):
-        """At run time, the same rule for the author: the action's elevated rights are not theirs."""
-        # actions saved before their authors were recorded: their last writer
-        author = self.template_author_id or self.write_uid
-        if not (author and self._is_template_editor(author)) and self._has_unsafe_expression(template):
-            raise AccessError(self.env._(
-                "only members of the group “%(group)s” may write expressions here, and its author, "
-                "%(author)s, is not one.",
-                group=self.env.ref(TEMPLATE_EDITOR_GROUP).name,
-                author=author.name or self.env._("unknown"),
-            ))
-
-    @api.model
-    def _default_name_templates(self):
-        return {
-            "create_project": "{{ object.name }}",
-            "copy_lead": _("%s (copy)", "{{ object.name }}"),
-            "repeat_lead": "{{ object.name }}",
-        }
-
     @api.depends("target")
     def _compute_available_kinds(self):
         for action in self:
             action.available_kinds = kinds_of_target(ACTION_KINDS, action.target)
-            action.available_followup_effects = kinds_of_target(FOLLOWUP_EFFECTS, action.target)
-
-    @api.depends("kind")
-    def _compute_new_name(self):
-        """The kind's default template, unless the admin wrote another one."""
-        defaults = self._default_name_templates()
-        for action in self:
-            if not action.new_name or action.new_name in defaults.values():
-                action.new_name = defaults.get(action.kind, False)
 
     @api.depends("target")
     def _compute_set_field_allowed_ids(self):
@@ -448,39 +248,17 @@ class WorkflowAutomationAction(models.Model):
                 action._require(required, _("this action needs a value here."))
             if action.mail_template_id and action.mail_template_id.model != target:
                 action._raise_invalid("mail_template_id", _("the template is made for another model."))
-            if "set_stage" in (action.kind, action._followup_effect()) and target == "crm.lead":
+            if "set_stage" in action._effect_kinds() and target == "crm.lead":
                 action._check_stage_in_scope("stage_id")
 
-    def _followup_effect(self):
-        """The "when completed" effect: follow-ups only have one."""
-        return self.followup_effect if self.kind == "activity" else "none"
+    def _effect_kinds(self):
+        """The kinds of effect this action runs: its own (a feature may add others)."""
+        return (self.kind,)
 
     def _required_parameters(self):
         """The parameter fields this action cannot do without."""
-        if self.kind == "activity" and self.followup_mode == "plan":
-            required = ["activity_plan_id"]
-        else:
-            required = [REQUIRED_PARAMETERS.get(self.kind, {}).get(self.target)]
-        if self.kind == "activity" and self.activity_user_mode == "user":
-            required.append("activity_user_id")
-        if self._followup_effect() == "set_stage":
-            required.append(REQUIRED_PARAMETERS["set_stage"][self.target])
-        return [field_name for field_name in required if field_name]
-
-    @api.constrains("kind", "trigger_id", "followup_mode", "activity_plan_id", "followup_effect")
-    def _check_followup(self):
-        for action in self.filtered(lambda a: a.kind == "activity"):
-            if action.target not in FOLLOWUP_EFFECTS[action.followup_effect][1]:
-                action._raise_invalid("followup_effect", _("this effect is not available for this target."))
-            plan = action.activity_plan_id
-            if action.followup_mode != "plan" or not plan:
-                continue
-            if plan.res_model != action.target:
-                action._raise_invalid("activity_plan_id", _("the plan is made for another model."))
-            if not plan.template_ids:
-                action._raise_invalid("activity_plan_id", _("the plan has no activities."))
-            if plan.company_id and plan.company_id != action.workflow_id.company_id:
-                action._raise_invalid("activity_plan_id", _("the plan belongs to another company."))
+        required = REQUIRED_PARAMETERS.get(self.kind, {}).get(self.target)
+        return [required] if required else []
 
     @api.constrains("delay", "delay_unit")
     def _check_delay(self):
@@ -497,54 +275,11 @@ class WorkflowAutomationAction(models.Model):
         self.ensure_one()
         return bool(self.delay) or self.kind in QUEUED_KINDS
 
-    @api.constrains("activity_deadline", "activity_deadline_unit")
-    def _check_activity_deadline(self):
-        for action in self:
-            if action.activity_deadline < 0:
-                action._raise_invalid("activity_deadline", _("the deadline cannot be negative."))
-            action._check_span("activity_deadline", action.activity_deadline_unit)
-
     @api.constrains("email_from_mode", "email_from")
     def _check_email_from(self):
         for action in self.filtered(lambda a: a.kind == "email" and a.email_from_mode == "fixed"):
             if not tools.email_normalize(action.email_from or ""):
                 action._raise_invalid("email_from", _("enter a valid e-mail address."))
-
-    @api.constrains(
-        "kind", "trigger_id", "new_name", "new_team_id", "new_stage_id", "new_user_mode", "new_user_id",
-        "project_template_id",
-    )
-    def _check_new_records(self):
-        for action in self.filtered(lambda a: a.kind in CREATING_KINDS):
-            action._require("new_name", _("this action needs a value here."))
-            if action.new_user_mode == "user":
-                action._require("new_user_id", _("choose the owner of the new records."))
-            if action.kind == "create_project":
-                action._check_same_company("project_template_id")
-            else:
-                action._check_new_stage()
-
-    def _check_new_stage(self):
-        """The new record's pipeline is the workflow's company's; its stage is of that pipeline or shared."""
-        self._check_same_company("new_team_id")
-        stage = self.new_stage_id
-        if stage.team_id and stage.team_id != self.new_team_id:
-            self._raise_invalid("new_stage_id", _(
-                "the stage “%(stage)s” belongs to the pipeline “%(team)s”, not to the new record's pipeline: "
-                "choose a stage of that pipeline or one shared by all pipelines.",
-                stage=stage.name,
-                team=stage.team_id.name,
-            ))
-
-    def _check_same_company(self, field_name):
-        """Records are created in the workflow's company: what they are made from must fit it."""
-        company = self[field_name].company_id
-        if company and company != self.workflow_id.company_id:
-            self._raise_invalid(field_name, _(
-                "“%(record)s” belongs to the company “%(company)s”, not to the workflow's.",
-                record=self[field_name].display_name,
-                company=company.name,
-            ))
 
     @api.constrains("kind", "follower_user_ids", "follower_partner_ids")
     def _check_followers(self):
@@ -650,62 +385,9 @@ class WorkflowAutomationAction(models.Model):
             subjects = self.mail_template_id._render_field("subject", records.ids)
         return {record_id: self.env._("the e-mail “%s”", subject) for record_id, subject in subjects.items()}
 
-    def _render(self, field_name, records, langs):
-        """``{record id: text}``: the template ``field_name`` rendered on each record in its language
-        ``langs[record id]``, as ``mail.render.mixin._render_field`` renders per language, with the
-        powers of the template's author."""
-        texts = {}
-        for lang, lang_records in records.grouped(lambda record: langs[record.id]).items():
-            action = self.with_context(lang=lang)
-            template = action[field_name] or ""
-            with action._naming_template(self._fields[field_name]._description_string(self.env)):
-                action._check_author_may_render(template)
-                texts.update(action.env["mail.render.mixin"]._render_template(
-                    template, records._name, lang_records.ids, engine="inline_template"
-                ))
-        return texts
-
-    @api.model
-    def _record_langs(self, records):
-        """``{record id: language}`` of texts about each record: its customer's (an opportunity's own
-        *Language*), else its owner's, else its company's."""
-        return {
-            record.id: (
-                ("lang_id" in record and record.lang_id.code) or record.partner_id.lang or record.user_id.lang
-                or record.company_id.partner_id.lang or self.env.lang
-            )
-            for record in records
-        }
-
     # ------------------------------------------------------------------
     # Errors: one line saying what failed and why (the traceback goes to the log)
     # ------------------------------------------------------------------
-
-    @contextmanager
-    def _naming_template(self, name):
-        """Say which template failed, and why in a line, rather than the renderer's traceback."""
-        try:
-            yield
-        except (UserError, SyntaxError) as error:
-            raise UserError(self.env._(
-                "Template “%(template)s”: %(error)s", template=name, error=self._root_cause_text(error)
-            )) from error
-
-    @api.model
-    def _root_cause_text(self, error):
-        """What went wrong at the bottom of a failed rendering: a missing field, or the first line of
-        the original error."""
-        cause = error
-        while cause.__cause__ is not None:
-            cause = cause.__cause__
-        missing = MISSING_FIELD.search(str(cause))
-        if missing and missing.group(1) in self.env:
-            return self.env._(
-                "field “%(field)s” does not exist on %(model)s",
-                field=missing.group(2),
-                model=self.env["ir.model"]._get(missing.group(1)).name,
-            )
-        return self._error_text(cause)
 
     @api.model
     def _error_text(self, error):
@@ -779,84 +461,6 @@ class WorkflowAutomationAction(models.Model):
         for record in records:
             record.message_post(body=bodies[record.id], subtype_xmlid="mail.mt_note")
 
-    def _execute_activity(self, records):
-        """Add the follow-up: one activity, or the activities of a plan."""
-        if self.followup_mode == "plan":
-            self._apply_activity_plan(records)
-        else:
-            self._schedule_activity(records)
-        if self.followup_auto_complete:
-            records._workflow_set_followup_pending(True)
-
-    def _schedule_activity(self, records):
-        # written for the responsible, in their language, as Odoo notifies an assigned activity
-        responsibles = {record.id: self._activity_responsible(record) for record in records}
-        langs = {record_id: user.lang or self.env.lang for record_id, user in responsibles.items()}
-        summaries = self._render("activity_summary", records, langs)
-        notes = self._render("activity_note", records, langs)
-        deadline = fields.Date.context_today(self) + relativedelta(
-            **{self.activity_deadline_unit: self.activity_deadline}
-        )
-        self.env["mail.activity"].create([
-            self._followup_activity_vals(
-                record, self.activity_type_id, responsibles[record.id], deadline,
-                summaries[record.id], notes[record.id],
-            )
-            for record in records
-        ])
-
-    def _apply_activity_plan(self, records):
-        """Apply the plan as Odoo's "Schedule activity" dialog does (``mail.activity.schedule``):
-        each template's responsible and deadline, and a chatter line listing them; here
-        with one creation and one batch of chatter lines for all the records."""
-        plan = self.activity_plan_id
-        vals_list = []
-        bodies = {}
-        langs = self._record_langs(records)
-        for record in records:
-            env = self.with_context(lang=langs[record.id]).env
-            lines = []
-            for template in plan.template_ids:
-                responsible = template._determine_responsible(self._activity_responsible(record), record)
-                if responsible["error"]:
-                    raise UserError(responsible["error"])
-                user = responsible["responsible"]
-                deadline = template._get_date_deadline()
-                vals_list.append(self._followup_activity_vals(
-                    record, template.activity_type_id, user, deadline, template.summary, template.note
-                ))
-                lines.append(env._(
-                    "%(activity)s, assigned to %(name)s, due on the %(deadline)s",
-                    activity=template.summary or template.activity_type_id.name,
-                    name=user.name,
-                    deadline=format_date(env, deadline),
-                ))
-            bodies[record.id] = Markup("<p>%s</p><ul>%s</ul>") % (
-                env._("The plan “%s” has been started", plan.name),
-                Markup().join(Markup("<li>%s</li>") % line for line in lines),
-            )
-        self.env["mail.activity"].create(vals_list)
-        records._message_log_batch(bodies)
-
-    def _followup_activity_vals(self, record, activity_type, user, deadline, summary, note):
-        """An activity of this follow-up, remembering the action and the record's stage."""
-        return {
-            "res_model_id": self.env["ir.model"]._get_id(record._name),
-            "res_id": record.id,
-            "activity_type_id": activity_type.id,
-            "summary": summary,
-            "note": note,
-            "date_deadline": deadline,
-            "user_id": user.id,
-            "workflow_action_id": self.id,
-            "workflow_stage_ref": record.stage_id.id,
-        }
-
-    def _activity_responsible(self, record):
-        if self.activity_user_mode == "user" and self.activity_user_id:
-            return self.activity_user_id
-        return record.user_id or self.env.user
-
     def _execute_email(self, records):
         with self._naming_template(self.mail_template_id.name):
             records.with_context(mail_create_nosubscribe=True).message_post_with_source(
@@ -866,110 +470,9 @@ class WorkflowAutomationAction(models.Model):
                 **self._email_sender(),
             )
 
-    # ------------------------------------------------------------------
-    # Records created from the records
-    # ------------------------------------------------------------------
-
-    def _render_names(self, records):
-        """``{record id: name of its new record}`` from the name template."""
-        names = self._render("new_name", records, self._record_langs(records))
-        for record in records:
-            if not names[record.id].strip():
-                raise UserError(_("The name template gives an empty name for “%s”.", record.display_name))
-        return names
-
-    def _new_owner(self, record):
-        if self.new_user_mode == "user":
-            return self.new_user_id
-        return record.user_id.filtered("active")
-
-    def _company_vals(self, record):
-        """New records belong to the original's company (or let Odoo choose when it has none)."""
-        return {"company_id": record.company_id.id} if record.company_id else {}
-
-    def _execute_create_project(self, records):
-        names = self._render_names(records)
-        vals_list = [
-            {
-                "name": names[lead.id],
-                "partner_id": lead.partner_id.id,
-                "user_id": self._new_owner(lead).id,
-                "workflow_lead_id": lead.id,
-                **self._company_vals(lead),
-                **({"stage_id": self.project_stage_id.id} if self.project_stage_id else {}),
-            }
-            for lead in records
-        ]
-        Project = self.env["project.project"]
-        if not self.project_template_id:
-            Project.create(vals_list)
-            return
-        # Odoo copies a project (and its tasks) with one set of values: one copy per lead.
-        # Project workflows fire once the copies are complete, for all of them at once.
-        with Project._workflow_deferred():
-            for vals in vals_list:
-                self.project_template_id.copy(vals)
-
-    def _execute_copy_lead(self, records):
-        """``copy()`` with per-record names and links, in one create for the batch."""
-        names = self._render_names(records)
-        shared = {"team_id": self.new_team_id.id, "active": True, "lost_reason_id": False}
-        if self.new_stage_id:
-            shared["stage_id"] = self.new_stage_id.id
-        vals_list = records.with_context(active_test=False).copy_data(shared)
-        self.env["crm.lead"].create([
-            dict(
-                vals,
-                name=names[lead.id],
-                user_id=self._new_owner(lead).id,
-                workflow_origin_id=lead.id,
-                **self._company_vals(lead),
-            )
-            for lead, vals in zip(records, vals_list, strict=True)
-        ])
-
-    def _execute_repeat_lead(self, records):
-        names = self._render_names(records)
-        self.env["crm.lead"].create([
-            {
-                **lead._convert_to_write({name: lead[name] for name in REPEAT_CUSTOMER_FIELDS}),
-                "name": names[lead.id],
-                "type": self.new_lead_type,
-                "team_id": (self.new_team_id or lead.team_id).id,
-                "user_id": self._new_owner(lead).id,
-                "workflow_origin_id": lead.id,
-                **self._company_vals(lead),
-                **({"stage_id": self.new_stage_id.id} if self.new_stage_id else {}),
-            }
-            for lead in records
-        ])
-
     def _execute_add_followers(self, records):
         records.message_subscribe(partner_ids=(self.follower_partner_ids | self.follower_user_ids.partner_id).ids)
 
-    # ------------------------------------------------------------------
-    # Follow-ups completed: the "when completed" effect
-    # ------------------------------------------------------------------
-
-    def _complete_followup(self, records, stage_refs, user):
-        """Run the effect on ``records``, whose last open activity of this follow-up ``user``
-        just marked done; ``stage_refs``: ``{record id: its stage when the follow-up was added}``.
-
-        Its runs go through the engine's one path: done, failed (the user's "mark done" stays),
-        or skipped with the reason.
-        """
-        self.ensure_one()
-        Run = self.env["workflow.automation.run"].sudo()
-        vals_list = Run._prepare_vals_list(self, records, user, "scheduled", followup_effect=True)
-        for vals in vals_list:
-            vals["stage_ref"] = stage_refs[vals["res_id"]]
-        Run._insert(vals_list)._execute_scheduled()
-
-    def _followup_done_text(self):
-        """The message of a follow-up's effect that ran, for who reads the runs."""
-        readers = self.workflow_id._in_readers_lang().env
-        effect = dict(self._fields["followup_effect"]._description_selection(readers))[self.followup_effect]
-        return readers._("Follow-up completed: %s.", effect)
 
     def _email_sender(self):
         """The chosen sender, over the template's own "From" (the queue keeps the triggering user)."""

@@ -3,7 +3,6 @@ from contextlib import contextmanager
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import SQL
 
 DEPTH_CONTEXT_KEY = "workflow_automation_depth"
 # The ids of the workflows whose actions led to the current write, first one first
@@ -14,8 +13,6 @@ FIRED_KEY = "workflow_automation.fired"
 # The events of a stage written on the records
 STAGE_EVENTS = ("stage_reached", "stage_changed")
 DEFERRED_KEY = "workflow_automation.deferred"
-# Records leaving a stage where follow-ups complete themselves on leaving (see workflow_automation.py)
-FOLLOWUP_STAGE_LEFT = "followup_stage_left"
 # Cursor cache key: {(uid, model): {"ids": the records the user is saving, "handed_off": those
 # of them he could read back only thanks to the save}}. Not in the context: a client sets that.
 READ_BACK_KEY = "workflow_automation.read_back"
@@ -39,14 +36,6 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     workflow_scheduled_count = fields.Integer(
         string="Scheduled automations", compute="_compute_workflow_scheduled_count"
-    )
-    # Read with the stage, at no cost: a stage write looks for follow-ups to complete only
-    # on the records that have some.
-    workflow_followup_pending = fields.Boolean(
-        string="Has self-completing follow-ups",
-        readonly=True,
-        copy=False,
-        help="The record has (or had) open follow-ups that complete themselves when it leaves its stage.",
     )
     workflow_test_id = fields.Many2one(
         "workflow.automation",
@@ -170,7 +159,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     def _workflow_event_fields(self):
         """Return ``{event: fields whose write may cause it}``."""
-        return {**dict.fromkeys(STAGE_EVENTS, {"stage_id"}), FOLLOWUP_STAGE_LEFT: {"stage_id"}}
+        return dict.fromkeys(STAGE_EVENTS, {"stage_id"})
 
     def _workflow_snapshot(self, events):
         """The values ``events`` are derived from, read for the whole batch at once."""
@@ -179,7 +168,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
     def _workflow_changed(self, event, before):
         """Return the records of ``self`` on which ``event`` happened since ``before``."""
         records = self.sudo()
-        if event in (*STAGE_EVENTS, FOLLOWUP_STAGE_LEFT):
+        if event in STAGE_EVENTS:
             return records.filtered(lambda r: r.stage_id.id != before[r.id]["stage_id"])
         raise NotImplementedError(event)
 
@@ -189,45 +178,9 @@ class WorkflowAutomationMixin(models.AbstractModel):
         return [(self, {"user_id": user.id})]
 
     def _workflow_set_stage_vals(self, stage):
-        """``[(records, values)]`` that the "move to a stage" action and follow-up effect write."""
+        """``[(records, values)]`` that the "move to a stage" effect writes (of an action, or of
+        another feature)."""
         return [(self, {"stage_id": stage.id})]
-
-    # ------------------------------------------------------------------
-    # Follow-ups that complete themselves when the record leaves the stage
-    # ------------------------------------------------------------------
-
-    def _workflow_set_followup_pending(self, value):
-        """Flag the records having self-completing follow-ups, in SQL: the flag is the
-        engine's bookkeeping, not a change of the record (``write_date`` is what the
-        inactivity trigger watches)."""
-        if not self:
-            return
-        self.env.cr.execute(SQL(
-            "UPDATE %s SET workflow_followup_pending = %s WHERE id IN %s",
-            SQL.identifier(self._table), value, tuple(self.ids),
-        ))
-        self.invalidate_recordset(["workflow_followup_pending"])
-
-    def _workflow_complete_left_followups(self):
-        """Mark done the open self-completing follow-ups of switched-on workflows that were
-        added in another stage than the record's; no query for records without any."""
-        pending = self.filtered("workflow_followup_pending")
-        if not pending:
-            return
-        activities = self.env["mail.activity"].sudo().search([
-            ("res_model", "=", self._name),
-            ("res_id", "in", pending.ids),
-            ("workflow_action_id.followup_auto_complete", "=", True),
-        ])
-        stages = {record.id: record.stage_id.id for record in pending}
-        left = activities.filtered(
-            lambda activity: activity.workflow_stage_ref != stages[activity.res_id]
-            and activity.workflow_action_id.workflow_id.active
-        )
-        still_pending = set((activities - left).mapped("res_id"))
-        if left:
-            left._workflow_complete_on_stage_leave()
-        pending.filtered(lambda record: record.id not in still_pending)._workflow_set_followup_pending(False)
 
     # ------------------------------------------------------------------
     # The hooks
@@ -309,11 +262,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
         result = self._workflow_write_unhooked(vals)
         matches = []
         for event, specs in index.items():
-            changed = self._workflow_changed(event, before)
-            if changed and event == FOLLOWUP_STAGE_LEFT:
-                changed._workflow_complete_left_followups()
-            elif changed:
-                matches += self._workflow_match(specs, changed, before)
+            matches += self._workflow_event_matches(event, specs, before)
         self._workflow_run_matches(matches)
         return result
 
@@ -327,6 +276,21 @@ class WorkflowAutomationMixin(models.AbstractModel):
             *self._workflow_runs_domain(), ("state", "=", "scheduled"),
         ]).write({"state": "cancelled", "message": _("The record was deleted.")})
         return super().unlink()
+
+    def _workflow_event_matches(self, event, specs, before):
+        """``[(spec, records)]`` of the triggers ``specs`` of ``event`` that the write just made fires.
+
+        The extension point of the write for features that react to a change without firing
+        triggers of their own (follow-ups completing themselves): such a feature lists the
+        triggers that need it under a pseudo-event (see the trigger's ``_get_index_events``),
+        names the fields it watches in ``_workflow_event_fields`` and overrides this method
+        to do its work for that event and return no match. Rather than an override of
+        ``write``: the index already tells, at no cost, whether a write concerns the feature,
+        the snapshot taken for the triggers serves it too, and its work keeps its place,
+        before the triggers run.
+        """
+        changed = self._workflow_changed(event, before)
+        return self._workflow_match(specs, changed, before) if changed else []
 
     def _workflow_events_for(self, vals):
         """``{event: specs}`` of the events that writing ``vals`` may cause for triggers in scope.

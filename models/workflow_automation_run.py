@@ -60,10 +60,6 @@ class WorkflowAutomationRun(models.Model):
         string="Stage when scheduled",
         help="Set when the run must be skipped if the record left this stage before it is due.",
     )
-    followup_effect = fields.Boolean(
-        string="Follow-up completed",
-        help="The run of a follow-up's “When completed” effect, not of the action itself.",
-    )
     # A webhook's answer (which may carry a token) and errors naming its URL: for managers only.
     message = fields.Text(
         help="The error of a failed run, or why a run was skipped.",
@@ -188,21 +184,13 @@ class WorkflowAutomationRun(models.Model):
             return _("The workflow was switched off.")
         if not record:
             return _("The record no longer exists.")
-        if self.followup_effect:
-            return self._followup_skip_reason(self.action_id, record, self.stage_ref)
+        return self._skip_reason_on(record)
+
+    def _skip_reason_on(self, record):
+        """Why this run must not execute on ``record``, which exists, or None (a feature's runs
+        may have reasons of their own)."""
         if self.stage_ref and record.stage_id.id != self.stage_ref:
             return _("The record left the stage it was in when this action was scheduled.")
-        return None
-
-    @api.model
-    def _followup_skip_reason(self, action, record, stage_ref):
-        """Why the effect of ``action``, a completed follow-up, must not run on ``record``, or None."""
-        if not action.workflow_id.active:
-            return _("The workflow was switched off.")
-        if action._followup_effect() == "none":
-            return _("The follow-up no longer has an effect when completed.")
-        if record.stage_id.id != stage_ref:
-            return _("The record left the stage it was in when the follow-up was added.")
         return None
 
     # ------------------------------------------------------------------

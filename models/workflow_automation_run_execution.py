@@ -124,9 +124,9 @@ class WorkflowAutomationRun(models.Model):
             if reason:
                 outcomes[run.id] = {"state": "skipped", "message": reason}
             else:
-                batches[run.action_id, run.user_id, run.followup_effect] |= run
-        for (action, user, followup_effect), runs in batches.items():
-            outcomes.update(runs._perform(action.sudo(), user, followup_effect))
+                batches[run._batch_key()] |= run
+        for runs in batches.values():
+            outcomes.update(runs._perform(runs[0].action_id.sudo(), runs[0].user_id))
         self._record_outcomes(outcomes)
         self._notify_failures()
         self.filtered(lambda run: run.state == "scheduled")._wake_queue()  # webhooks to try again
@@ -139,8 +139,20 @@ class WorkflowAutomationRun(models.Model):
                 records[model, record.id] = record
         return records
 
-    def _perform(self, action, user, followup_effect):
-        """Run ``action`` (or its follow-up's effect) for these runs' records, as the actions act:
+    def _batch_key(self):
+        """The runs executed together: those of one action, for one triggering user."""
+        return self.action_id, self.user_id
+
+    def _kind_to_run(self, action):
+        """What these runs execute: their action's kind (a feature's runs may run another)."""
+        return action.kind
+
+    def _done_message(self, action):
+        """The message of these runs once done, if they have one."""
+        return False
+
+    def _perform(self, action, user):
+        """Run what these runs of ``action`` execute, on their records, as the actions act:
         elevated rights, in the workflow's company, one link deeper in the chain of workflows.
         Return ``{run id: its new values}``."""
         if not self:
@@ -150,11 +162,11 @@ class WorkflowAutomationRun(models.Model):
             self.env[self[0].res_model].with_user(user or self.env.user).browse(self.mapped("res_id")), depth
         )
         action = action.with_env(records.env)
-        kind = action.followup_effect if followup_effect else action.kind
+        kind = self[0]._kind_to_run(action)
         if kind in QUEUED_KINDS:
             return self._deliver_webhooks(action, records)
         errors, notes = self._execute_isolating_failures(action, records, kind)
-        done = action._followup_done_text() if followup_effect else False
+        done = self[0]._done_message(action)
         return {
             run.id: {
                 "state": "failed" if run.res_id in errors else "done",

@@ -241,6 +241,13 @@ class WorkflowAutomationTrigger(models.Model):
             only_ids=None if workflow.active else test_ids,
         )
 
+    def _get_index_events(self):
+        """The events under which the trigger index lists this trigger: its kind. A feature
+        that reacts to changes of the records adds a pseudo-event of its own for the triggers
+        that need it (see the mixin's ``_workflow_event_matches``)."""
+        self.ensure_one()
+        return [self.kind]
+
     # ------------------------------------------------------------------
     # Validation: refused at save, naming the workflow and the field
     # ------------------------------------------------------------------
