@@ -217,16 +217,19 @@ class Bench:
         env["workflow.automation"].browse(ours).write({"active": True})
         env["base.automation"].browse(theirs).write({"active": True})
 
-    def measure(self, setting):
-        """Return ``{shape: (ms, queries)}`` per write, batch and single, best of the repeats."""
-        self._prepare(setting)
-        results = {shape: [] for shape in SHAPES}
-        for attempt in range(self.repeat + 1):  # the first run warms the caches
-            for shape in SHAPES:
-                measured = self._run(setting, shape)
-                if attempt:
-                    results[shape].append(measured)
-        return {shape: min(values) for shape, values in results.items()}
+    def measure(self, *settings):
+        """Return, per setting, ``{shape: (ms, queries)}`` per write, batch and single, best of
+        the repeats. The settings are measured side by side, in turns, each after a warming
+        run: a machine that slows down or speeds up meanwhile moves them alike."""
+        results = [{shape: [] for shape in SHAPES} for _setting in settings]
+        for _attempt in range(self.repeat):
+            for setting, result in zip(settings, results, strict=True):
+                self._prepare(setting)
+                for shape in SHAPES:
+                    self._run(setting, shape)  # warms the caches that the switch cleared
+                    result[shape].append(self._run(setting, shape))
+        best = [{shape: min(values) for shape, values in result.items()} for result in results]
+        return best if len(settings) > 1 else best[0]
 
     def _prepare(self, setting):
         with self.registry.cursor() as cr:
@@ -431,18 +434,17 @@ def run_write_bench(registry, args, report):
     bench.setup()
     print(f"{args.leads} opportunities moved in one write (batch); {SINGLE_WRITES} single-record writes "
           f"(single, per write); best of {args.repeat} runs")
-    plain = bench.measure(Setting())
+    plain, idle = bench.measure(Setting(), Setting(ours=bench.idle))
     for shape, measured in plain.items():
         report.line(f"plain write, {shape}", measured, measured)
     references = {}
     for kind in ACTION_KINDS:
-        references[kind.code] = reference = bench.measure(bench.reference(kind))
-        workflow = bench.measure(bench.workflow(kind))
+        reference, workflow = bench.measure(bench.reference(kind), bench.workflow(kind))
+        references[kind.code] = reference
         for shape in SHAPES:
             report.line(f"reference: {kind.label}, {shape}", reference[shape], plain[shape])
             report.line(f"workflow: {kind.label}, {shape}", workflow[shape], plain[shape], reference[shape],
                         MATCH_TARGET)
-    idle = bench.measure(Setting(ours=bench.idle))
     for shape in SHAPES:
         report.line(f"{IDLE_WORKFLOWS} idle workflows, {shape}", idle[shape], plain[shape],
                     target=IDLE_TARGET, max_extra_queries=IDLE_MAX_EXTRA_QUERIES)

@@ -64,7 +64,7 @@ class WorkflowAutomationRun(models.Model):
 
     @api.model
     def _insert(self, vals_list):
-        """Insert run rows in one query, with the values in cache, and return them.
+        """Insert run rows in one query and return them.
 
         The ORM's ``create`` costs far more than the action on a large batch; runs have no
         computed stored field, no tracking and no default that a row leaves out, so a plain
@@ -87,12 +87,7 @@ class WorkflowAutomationRun(models.Model):
                 for row in rows
             ),
         ))
-        runs = self.browse(row[0] for row in self.env.cr.fetchall())
-        for column in columns:
-            field = self._fields[column]
-            values = [field.convert_to_cache(row[column], runs, validate=False) for row in rows]
-            self.env.cache.update(runs, field, values)
-        return runs
+        return self.browse(row[0] for row in self.env.cr.fetchall())
 
     def _announce(self):
         """What these new rows call for: a chatter line for what is delayed, the queue woken for

@@ -1,0 +1,75 @@
+from odoo import Command
+
+from .common import WorkflowAutomationCase
+
+
+class TestFoldedDrag(WorkflowAutomationCase):
+    """An own-documents salesman drags his opportunity to Qualified, where a workflow writes
+    the record at once: his move and the action are one write (DESIGN.md principle 3), and
+    a failure of the action still spares his move (principle 4)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dragger = cls.new_salesman("wa_fold_dragger", name="Fay Folder")
+        cls.lead = cls.create_leads(user_id=cls.dragger.id)
+        cls.probability = cls.model_field("probability")
+
+    def drag_to_qualified(self):
+        with self.capture_queries() as queries:
+            self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
+            self.env.flush_all()
+        return queries
+
+    def test_the_move_and_the_action_are_one_update(self):
+        workflow = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "set_field", "set_field_id": self.probability.id, "set_value": "55"}]
+        )
+        queries = self.drag_to_qualified()
+        self.assertEqual((self.lead.stage_id, self.lead.probability), (self.stage_qualified, 55))
+        self.assertEqual(self.runs(workflow).mapped("state"), ["done"])
+        self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET [^;]*"stage_id" ='), 1)
+        self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET [^;]*"probability" ='), 1)
+        self.assertEqual(self.count_statements(queries, r"ROLLBACK TO SAVEPOINT"), 0, "nothing replayed")
+
+    def test_the_actions_of_two_workflows_are_one_update(self):
+        first = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "set_field", "set_field_id": self.probability.id, "set_value": "55"}],
+            name="Probability",
+        )
+        second = self.create_stage_workflow(self.stage_qualified, [{"kind": "add_tags", "tag_ids": [self.tag.id]}],
+                                            name="Tag")
+        queries = self.drag_to_qualified()
+        self.assertEqual((self.lead.probability, self.lead.tag_ids), (55, self.tag))
+        self.assertEqual((self.runs(first) | self.runs(second)).mapped("state"), ["done", "done"])
+        self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET'), 1)
+
+    def test_an_action_failing_in_the_database_spares_the_move(self):
+        """crm's constraint ``check_probability`` refuses 150 % only when the write reaches the
+        database: the folded write is rolled back and replayed, the action apart."""
+        workflow = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "set_field", "set_field_id": self.probability.id, "set_value": "150"}]
+        )
+        queries = self.drag_to_qualified()
+        self.assertEqual(self.lead.stage_id, self.stage_qualified, "the salesman's move is saved")
+        self.assertNotEqual(self.lead.probability, 150)
+        run = self.runs(workflow)
+        self.assertEqual(run.state, "failed")
+        self.assertIn("check_probability", run.message)
+        self.assertEqual(self.count_statements(queries, r"ROLLBACK TO SAVEPOINT"), 2, "the fold, then the action")
+
+    def test_a_condition_on_what_the_move_changes_is_evaluated_after_it(self):
+        """A condition on the stage must see the moved record: the action runs after the move,
+        not with it."""
+        workflow = self.create_workflow(
+            [{
+                "kind": "stage_reached", "stage_id": self.stage_qualified.id,
+                "filter_domain": f"[('stage_id', '=', {self.stage_qualified.id})]",
+                "actions": [{"kind": "add_tags", "tag_ids": [self.tag.id]}],
+            }],
+            team_ids=[Command.set(self.team_a.ids)],
+        )
+        queries = self.drag_to_qualified()
+        self.assertEqual(self.lead.tag_ids, self.tag)
+        self.assertEqual(self.runs(workflow).mapped("state"), ["done"])
+        self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET'), 2, "the move, then the action")
