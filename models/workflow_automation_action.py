@@ -18,55 +18,24 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools.misc import format_date
 
 from ..services import webhook_transport
-from .workflow_automation import ALL_TARGETS, kind_selection, kinds_of_target
+from .workflow_automation_kinds import (
+    ACTION_KINDS,
+    FOLLOWUP_EFFECTS,
+    STAGE,
+    TAGS,
+    codes,
+    kinds_of_target,
+    selection,
+)
 from .workflow_automation_mixin import DEPTH_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
 
-# kind -> (label, the targets it is offered for)
-ACTION_KINDS = {
-    "assign_user": ("Assign to a user", ALL_TARGETS),
-    "assign_team": ("Assign to a sales team", ("crm.lead",)),
-    "activity": ("Add a follow-up", ALL_TARGETS),
-    "email": ("Send an e-mail", ALL_TARGETS),
-    "note": ("Post an internal note", ALL_TARGETS),
-    "add_tags": ("Add tags", ALL_TARGETS),
-    "remove_tags": ("Remove tags", ALL_TARGETS),
-    "set_stage": ("Move to a stage", ALL_TARGETS),
-    "mark_won": ("Mark as won", ("crm.lead",)),
-    "mark_lost": ("Mark as lost", ("crm.lead",)),
-    "create_project": ("Create a linked project", ("crm.lead",)),
-    "copy_lead": ("Copy into another pipeline", ("crm.lead",)),
-    "repeat_lead": ("Create a repeat lead or opportunity", ("crm.lead",)),
-    "add_followers": ("Add followers", ALL_TARGETS),
-    "set_field": ("Set a field to a value", ALL_TARGETS),
-    "webhook": ("Send a webhook", ALL_TARGETS),
-}
-# Calls to other systems cannot be rolled back: the user never waits for them (they always
-# go through the queue of delayed actions) and a batch is never replayed.
-QUEUED_KINDS = ("webhook",)
-
-# Kinds whose effect leaves the database (a message to a customer, a call to another
-# system): on test records they are recorded, not sent (DESIGN.md principle 9).
-OUTBOUND_KINDS = frozenset({"email", "sms", "webhook"})
-
-# kind -> the parameter fields it cannot do without (per target where they differ)
-REQUIRED_PARAMETERS = {
-    "assign_user": {"crm.lead": "user_id", "project.project": "user_id"},
-    "assign_team": {"crm.lead": "team_id"},
-    "activity": {"crm.lead": "activity_type_id", "project.project": "activity_type_id"},
-    "email": {"crm.lead": "mail_template_id", "project.project": "mail_template_id"},
-    "note": {"crm.lead": "note_body", "project.project": "note_body"},
-    "add_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
-    "remove_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
-    "set_stage": {"crm.lead": "stage_id", "project.project": "project_stage_id"},
-    "webhook": {"crm.lead": "webhook_url", "project.project": "webhook_url"},
-    "copy_lead": {"crm.lead": "new_team_id"},
-    "set_field": {"crm.lead": "set_field_id", "project.project": "set_field_id"},
-}
-
+# Derived from the kinds (the run model and the engine import them)
+QUEUED_KINDS = codes(ACTION_KINDS, "queued")
+OUTBOUND_KINDS = frozenset(codes(ACTION_KINDS, "outbound"))
 # Kinds that create records: each needs a name template ("{{ object.name }}" by default)
-CREATING_KINDS = ("create_project", "copy_lead", "repeat_lead")
+CREATING_KINDS = codes(ACTION_KINDS, "creates")
 
 # The texts rendered as inline templates on the records (names, summaries and notes)
 TEMPLATE_FIELDS = ("new_name", "activity_summary", "activity_note", "note_body")
@@ -92,22 +61,13 @@ SET_FIELD_VALUE_FIELDS = {
 # What a repeat lead takes from the original: its customer
 REPEAT_CUSTOMER_FIELDS = ("partner_id", "partner_name", "contact_name", "email_from", "phone")
 
-# "When completed" effect of a follow-up -> (label, the targets it is offered for). The effects
-# that are also action kinds run the same ``_execute_<kind>`` method as those actions.
-FOLLOWUP_EFFECTS = {
-    "none": ("Nothing", ALL_TARGETS),
-    "set_stage": ("Move to a stage", ALL_TARGETS),
-    "mark_won": ("Mark as won", ("crm.lead",)),
-    "mark_lost": ("Mark as lost", ("crm.lead",)),
-    "close_project": ("Close the project", ("project.project",)),
-}
-
 
 class WorkflowAutomationAction(models.Model):
     _name = "workflow.automation.action"
     _inherit = ["workflow.automation.component"]
     _description = "Workflow Automation Action"
     _order = "sequence, id"
+    _workflow_kinds = ACTION_KINDS
 
     trigger_id = fields.Many2one("workflow.automation.trigger", required=True, ondelete="cascade", index=True)
     workflow_id = fields.Many2one(related="trigger_id.workflow_id", store=True, index=True)
@@ -117,7 +77,7 @@ class WorkflowAutomationAction(models.Model):
     available_followup_effects = fields.Json(string="Effects offered", compute="_compute_available_kinds")
     sequence = fields.Integer(default=10)
     kind = fields.Selection(
-        kind_selection(ACTION_KINDS),
+        selection(ACTION_KINDS),
         string="Action",
         required=True,
     )
@@ -158,7 +118,7 @@ class WorkflowAutomationAction(models.Model):
         "each activity's deadline and responsible come from the plan.",
     )
     followup_effect = fields.Selection(
-        kind_selection(FOLLOWUP_EFFECTS),
+        selection(FOLLOWUP_EFFECTS),
         string="When completed",
         default="none",
         required=True,
@@ -207,11 +167,16 @@ class WorkflowAutomationAction(models.Model):
     # Note
     note_body = fields.Text(string="Note text", translate=True, help="Accepts placeholders such as {{ object.name }}.")
     # Tags
-    tag_ids = fields.Many2many("crm.tag", string="Tags")
-    project_tag_ids = fields.Many2many("project.tags", string="Project tags")
+    tag_ids = fields.Many2many("crm.tag", string="Tags", workflow_role=TAGS)
+    project_tag_ids = fields.Many2many("project.tags", string="Project tags", workflow_role=TAGS)
+    tag_field = fields.Char(string="Tags field", compute="_compute_role_fields")
     # Stage and outcome
-    stage_id = fields.Many2one("crm.stage", ondelete="restrict")
-    project_stage_id = fields.Many2one("project.project.stage", string="Project stage", ondelete="restrict")
+    stage_id = fields.Many2one("crm.stage", ondelete="restrict", workflow_role=STAGE)
+    # also the stage of the project "create a linked project" creates
+    project_stage_id = fields.Many2one(
+        "project.project.stage", string="Project stage", ondelete="restrict", workflow_role=STAGE
+    )
+    stage_field = fields.Char(string="Stage field", compute="_compute_role_fields")
     lost_reason_id = fields.Many2one("crm.lost.reason", string="Lost reason", ondelete="restrict")
     # Webhook
     webhook_url = fields.Char(
@@ -412,6 +377,12 @@ class WorkflowAutomationAction(models.Model):
             action.available_kinds = kinds_of_target(ACTION_KINDS, action.target)
             action.available_followup_effects = kinds_of_target(FOLLOWUP_EFFECTS, action.target)
 
+    @api.depends("target")
+    def _compute_role_fields(self):
+        for action in self:
+            action.stage_field = action._role_field(STAGE)
+            action.tag_field = action._role_field(TAGS)
+
     @api.depends("kind")
     def _compute_new_name(self):
         """The kind's default template, unless the admin wrote another one."""
@@ -485,35 +456,41 @@ class WorkflowAutomationAction(models.Model):
     def _check_parameters(self):
         for action in self:
             target = action.workflow_id.target
-            if target not in ACTION_KINDS[action.kind][1]:
+            if not action._kind().applies_to(target):
                 action._raise_invalid("kind", _("this action is not available for this target."))
             for required in action._required_parameters():
                 action._require(required, _("this action needs a value here."))
             if action.mail_template_id and action.mail_template_id.model != target:
                 action._raise_invalid("mail_template_id", _("the template is made for another model."))
-            if "set_stage" in (action.kind, action._followup_effect()) and target == "crm.lead":
-                action._check_stage_in_scope("stage_id")
+            if "set_stage" in (action.kind, action._followup_effect()):
+                action._check_stage_in_scope(action._role_field(STAGE))
 
-    def _followup_effect(self):
-        """The "when completed" effect: follow-ups only have one."""
-        return self.followup_effect if self.kind == "activity" else "none"
+    def _followup_effect(self, vals=None):
+        """The "when completed" effect (once ``vals`` are written): follow-ups only have one."""
+        vals = vals or {}
+        if vals.get("kind", self.kind) != "activity":
+            return "none"
+        return vals.get("followup_effect", self.followup_effect)
+
+    def _used_parameters(self, vals):
+        """A follow-up also uses the parameters of its "when completed" effect."""
+        effect = FOLLOWUP_EFFECTS[self._followup_effect(vals)]
+        return super()._used_parameters(vals) | self._parameter_fields(effect.parameters)
 
     def _required_parameters(self):
         """The parameter fields this action cannot do without."""
-        if self.kind == "activity" and self.followup_mode == "plan":
-            required = ["activity_plan_id"]
+        if self.kind == "activity":  # a follow-up: one activity of a type, or a plan
+            required = ["activity_plan_id" if self.followup_mode == "plan" else "activity_type_id"]
+            if self.activity_user_mode == "user":
+                required.append("activity_user_id")
         else:
-            required = [REQUIRED_PARAMETERS.get(self.kind, {}).get(self.target)]
-        if self.kind == "activity" and self.activity_user_mode == "user":
-            required.append("activity_user_id")
-        if self._followup_effect() == "set_stage":
-            required.append(REQUIRED_PARAMETERS["set_stage"][self.target])
-        return [field_name for field_name in required if field_name]
+            required = list(self._parameter_fields(self._kind().required))
+        return required + list(self._parameter_fields(FOLLOWUP_EFFECTS[self._followup_effect()].required))
 
     @api.constrains("kind", "trigger_id", "followup_mode", "activity_plan_id", "followup_effect")
     def _check_followup(self):
         for action in self.filtered(lambda a: a.kind == "activity"):
-            if action.target not in FOLLOWUP_EFFECTS[action.followup_effect][1]:
+            if not FOLLOWUP_EFFECTS[action.followup_effect].applies_to(action.target):
                 action._raise_invalid("followup_effect", _("this effect is not available for this target."))
             plan = action.activity_plan_id
             if action.followup_mode != "plan" or not plan:
@@ -592,14 +569,9 @@ class WorkflowAutomationAction(models.Model):
     def _check_new_stage(self):
         """The new record's pipeline is the workflow's company's; its stage is of that pipeline or shared."""
         self._check_same_company("new_team_id")
-        stage = self.new_stage_id
-        if stage.team_id and stage.team_id != self.new_team_id:
-            self._raise_invalid("new_stage_id", _(
-                "the stage “%(stage)s” belongs to the pipeline “%(team)s”, not to the new record's pipeline: "
-                "choose a stage of that pipeline or one shared by all pipelines.",
-                stage=stage.name,
-                team=stage.team_id.name,
-            ))
+        error = self.env[self.target]._workflow_stage_scope_error(self.new_stage_id, self.new_team_id)
+        if error:
+            self._raise_invalid("new_stage_id", error)
 
     def _check_same_company(self, field_name):
         """Records are created in the workflow's company: what they are made from must fit it."""
@@ -888,8 +860,8 @@ class WorkflowAutomationAction(models.Model):
         return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__
 
     def _tags_field_value(self, command):
-        tags = self.tag_ids if self.target == "crm.lead" else self.project_tag_ids
-        return {"tag_ids": [command(tag.id) for tag in tags]}
+        tags = self[self._role_field(TAGS)]
+        return {self.env[self.target]._workflow_tag_field: [command(tag.id) for tag in tags]}
 
     def _execute_assign_user(self, records):
         records.with_context(mail_auto_subscribe_no_notify=not self.notify_assignee)._workflow_assign_user(
@@ -906,7 +878,7 @@ class WorkflowAutomationAction(models.Model):
         records.write(self._tags_field_value(Command.unlink))
 
     def _execute_set_stage(self, records):
-        records._workflow_set_stage(self.stage_id if self.target == "crm.lead" else self.project_stage_id)
+        records._workflow_set_stage(self[self._role_field(STAGE)])
 
     def _execute_close_project(self, records):
         records._workflow_close()
