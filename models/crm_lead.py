@@ -9,6 +9,7 @@ class CrmLead(models.Model):
     # The mixin first, so that its hook wraps the whole of crm.lead's create and write.
     _inherit = ["workflow.automation.mixin", "crm.lead"]
     _workflow_scope_field = "team_id"
+    _workflow_stage_scope_field = "team_id"
 
     workflow_origin_id = fields.Many2one(
         "crm.lead",
@@ -52,6 +53,10 @@ class CrmLead(models.Model):
     def action_open_workflow_projects(self):
         self.ensure_one()
         return self.workflow_project_ids._workflow_action_open(_("Projects of %s", self.name))
+
+    @api.model
+    def _workflow_test_record_vals(self):
+        return {"type": "opportunity"}
 
     def _workflow_event_fields(self):
         outcome_fields = {"stage_id", "active", "probability"}
@@ -98,14 +103,10 @@ class CrmLead(models.Model):
     def _workflow_set_stage_vals(self, stage):
         """Refuse a stage of another pipeline: the lead's pipeline may have changed since
         the workflow was saved."""
-        foreign = self.filtered(lambda lead: stage.team_id and lead.team_id != stage.team_id)
-        if foreign:
-            raise UserError(_(
-                "The stage “%(stage)s” belongs to the pipeline “%(team)s”, not to the pipeline of “%(lead)s”.",
-                stage=stage.name,
-                team=stage.team_id.name,
-                lead=foreign[0].display_name,
-            ))
+        for team in self.grouped("team_id"):
+            error = self._workflow_stage_scope_error(stage, team)
+            if error:
+                raise UserError(error)
         return super()._workflow_set_stage_vals(stage)
 
     # Marking won, lost or restoring is several writes: fire once they are all done.

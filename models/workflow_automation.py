@@ -9,6 +9,8 @@ from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, format_datetime
 
+from .workflow_automation_kinds import SCOPE, role_field
+
 # Set while a workflow is being switched on: then no parameter may be left empty.
 SWITCHING_ON_KEY = "workflow_automation_switching_on"
 
@@ -25,17 +27,6 @@ TARGET_MODELS = [
     ("crm.lead", "Opportunities and leads"),
     ("project.project", "Projects"),
 ]
-ALL_TARGETS = tuple(model for model, _label in TARGET_MODELS)
-
-
-def kind_selection(kinds):
-    """The selection of a kind field, from ``{kind: (label, the targets it is offered for)}``."""
-    return [(kind, label) for kind, (label, _targets) in kinds.items()]
-
-
-def kinds_of_target(kinds, target):
-    """The kinds offered for ``target``; all of them while the target is not known."""
-    return [kind for kind, (_label, targets) in kinds.items() if not target or target in targets]
 
 
 class TriggerSpec(NamedTuple):
@@ -122,16 +113,20 @@ class WorkflowAutomation(models.Model):
         tracking=True,
         help="The records this workflow watches.",
     )
+    # The scope: the field whose comodel is the target's scope model (see the mixin)
     team_ids = fields.Many2many(
         "crm.team",
         string="Pipelines",
+        workflow_role=SCOPE,
         help="Pipelines whose opportunities fire this workflow. Leave empty for all pipelines.",
     )
     project_ids = fields.Many2many(
         "project.project",
         string="Projects",
+        workflow_role=SCOPE,
         help="Projects that fire this workflow. Leave empty for all projects.",
     )
+    scope_field = fields.Char(string="Scope field", compute="_compute_scope_field")
     company_id = fields.Many2one(
         "res.company",
         required=True,
@@ -198,6 +193,19 @@ class WorkflowAutomation(models.Model):
         help="The followers hear of failures at most once an hour.",
     )
     test_record_count = fields.Integer(compute="_compute_test_record_count", string="Test records")
+
+    def _valid_field_parameter(self, field, name):
+        return name == "workflow_role" or super()._valid_field_parameter(field, name)
+
+    @api.depends("target")
+    def _compute_scope_field(self):
+        for workflow in self:
+            workflow.scope_field = workflow.target and self.env[workflow.target]._workflow_field_of(self, SCOPE)
+
+    def _scope(self):
+        """The pipelines, projects, ... this workflow fires for; empty: all of them."""
+        self.ensure_one()
+        return self[self.scope_field] if self.scope_field else self.env["workflow.automation.mixin"]
 
     @api.depends("run_ids")
     def _compute_run_stats(self):
@@ -333,7 +341,7 @@ class WorkflowAutomation(models.Model):
         """``records`` (pipelines or projects) are being deleted. An empty scope means *all*:
         a workflow left without any would fire everywhere, so it is switched off instead,
         and its followers are told. Archived ones stay in the scope, which they still limit."""
-        field_name = "team_ids" if records._name == "crm.team" else "project_ids"
+        field_name = role_field(self, SCOPE, records._name)
         field = self._fields[field_name]._description_string(self.env)
         workflows = self.sudo().with_context(active_test=False).search([(field_name, "in", records.ids)])
         for workflow in workflows.filtered(lambda w: not w[field_name] - records):

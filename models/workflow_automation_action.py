@@ -7,54 +7,15 @@ from dateutil.relativedelta import relativedelta
 from odoo import Command, _, api, fields, models, tools
 from odoo.exceptions import UserError
 
-from .workflow_automation import ALL_TARGETS, kind_selection, kinds_of_target
+from .workflow_automation_kinds import ACTION_KINDS, STAGE, TAGS, codes, kinds_of_target, selection
 
 _logger = logging.getLogger(__name__)
 
-# kind -> (label, the targets it is offered for)
-ACTION_KINDS = {
-    "assign_user": ("Assign to a user", ALL_TARGETS),
-    "assign_team": ("Assign to a sales team", ("crm.lead",)),
-    "activity": ("Add a follow-up", ALL_TARGETS),
-    "email": ("Send an e-mail", ALL_TARGETS),
-    "note": ("Post an internal note", ALL_TARGETS),
-    "add_tags": ("Add tags", ALL_TARGETS),
-    "remove_tags": ("Remove tags", ALL_TARGETS),
-    "set_stage": ("Move to a stage", ALL_TARGETS),
-    "mark_won": ("Mark as won", ("crm.lead",)),
-    "mark_lost": ("Mark as lost", ("crm.lead",)),
-    "create_project": ("Create a linked project", ("crm.lead",)),
-    "copy_lead": ("Copy into another pipeline", ("crm.lead",)),
-    "repeat_lead": ("Create a repeat lead or opportunity", ("crm.lead",)),
-    "add_followers": ("Add followers", ALL_TARGETS),
-    "set_field": ("Set a field to a value", ALL_TARGETS),
-    "webhook": ("Send a webhook", ALL_TARGETS),
-}
-# Calls to other systems cannot be rolled back: the user never waits for them (they always
-# go through the queue of delayed actions) and a batch is never replayed.
-QUEUED_KINDS = ("webhook",)
-
-# Kinds whose effect leaves the database (a message to a customer, a call to another
-# system): on test records they are recorded, not sent (DESIGN.md principle 9).
-OUTBOUND_KINDS = frozenset({"email", "sms", "webhook"})
-
-# kind -> the parameter fields it cannot do without (per target where they differ)
-REQUIRED_PARAMETERS = {
-    "assign_user": {"crm.lead": "user_id", "project.project": "user_id"},
-    "assign_team": {"crm.lead": "team_id"},
-    "activity": {"crm.lead": "activity_type_id", "project.project": "activity_type_id"},
-    "email": {"crm.lead": "mail_template_id", "project.project": "mail_template_id"},
-    "note": {"crm.lead": "note_body", "project.project": "note_body"},
-    "add_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
-    "remove_tags": {"crm.lead": "tag_ids", "project.project": "project_tag_ids"},
-    "set_stage": {"crm.lead": "stage_id", "project.project": "project_stage_id"},
-    "webhook": {"crm.lead": "webhook_url", "project.project": "webhook_url"},
-    "copy_lead": {"crm.lead": "new_team_id"},
-    "set_field": {"crm.lead": "set_field_id", "project.project": "set_field_id"},
-}
-
+# Derived from the kinds (the run model and the engine import them)
+QUEUED_KINDS = codes(ACTION_KINDS, "queued")
+OUTBOUND_KINDS = frozenset(codes(ACTION_KINDS, "outbound"))
 # Kinds that create records: each needs a name template ("{{ object.name }}" by default)
-CREATING_KINDS = ("create_project", "copy_lead", "repeat_lead")
+CREATING_KINDS = codes(ACTION_KINDS, "creates")
 
 # Field type -> the action field holding the value "set a field" writes
 SET_FIELD_VALUE_FIELDS = {
@@ -71,22 +32,12 @@ SET_FIELD_VALUE_FIELDS = {
     "many2one": "set_value_ref",
 }
 
-# "When completed" effect of a follow-up -> (label, the targets it is offered for). The effects
-# that are also action kinds run the same ``_execute_<kind>`` method as those actions.
-FOLLOWUP_EFFECTS = {
-    "none": ("Nothing", ALL_TARGETS),
-    "set_stage": ("Move to a stage", ALL_TARGETS),
-    "mark_won": ("Mark as won", ("crm.lead",)),
-    "mark_lost": ("Mark as lost", ("crm.lead",)),
-    "close_project": ("Close the project", ("project.project",)),
-}
-
-
 class WorkflowAutomationAction(models.Model):
     _name = "workflow.automation.action"
     _inherit = ["workflow.automation.component"]
     _description = "Workflow Automation Action"
     _order = "sequence, id"
+    _workflow_kinds = ACTION_KINDS
 
     trigger_id = fields.Many2one("workflow.automation.trigger", required=True, ondelete="cascade", index=True)
     workflow_id = fields.Many2one(related="trigger_id.workflow_id", store=True, index=True)
@@ -95,7 +46,7 @@ class WorkflowAutomationAction(models.Model):
     available_kinds = fields.Json(string="Kinds offered", compute="_compute_available_kinds")
     sequence = fields.Integer(default=10)
     kind = fields.Selection(
-        kind_selection(ACTION_KINDS),
+        selection(ACTION_KINDS),
         string="Action",
         required=True,
     )
@@ -136,11 +87,16 @@ class WorkflowAutomationAction(models.Model):
     # Note
     note_body = fields.Text(string="Note text", translate=True, help="Accepts placeholders such as {{ object.name }}.")
     # Tags
-    tag_ids = fields.Many2many("crm.tag", string="Tags")
-    project_tag_ids = fields.Many2many("project.tags", string="Project tags")
+    tag_ids = fields.Many2many("crm.tag", string="Tags", workflow_role=TAGS)
+    project_tag_ids = fields.Many2many("project.tags", string="Project tags", workflow_role=TAGS)
+    tag_field = fields.Char(string="Tags field", compute="_compute_role_fields")
     # Stage and outcome
-    stage_id = fields.Many2one("crm.stage", ondelete="restrict")
-    project_stage_id = fields.Many2one("project.project.stage", string="Project stage", ondelete="restrict")
+    stage_id = fields.Many2one("crm.stage", ondelete="restrict", workflow_role=STAGE)
+    # also the stage of the project "create a linked project" creates
+    project_stage_id = fields.Many2one(
+        "project.project.stage", string="Project stage", ondelete="restrict", workflow_role=STAGE
+    )
+    stage_field = fields.Char(string="Stage field", compute="_compute_role_fields")
     lost_reason_id = fields.Many2one("crm.lost.reason", string="Lost reason", ondelete="restrict")
     # Followers
     follower_user_ids = fields.Many2many(
@@ -187,6 +143,12 @@ class WorkflowAutomationAction(models.Model):
     def _compute_available_kinds(self):
         for action in self:
             action.available_kinds = kinds_of_target(ACTION_KINDS, action.target)
+
+    @api.depends("target")
+    def _compute_role_fields(self):
+        for action in self:
+            action.stage_field = action._role_field(STAGE)
+            action.tag_field = action._role_field(TAGS)
 
     @api.depends("target")
     def _compute_set_field_allowed_ids(self):
@@ -242,14 +204,14 @@ class WorkflowAutomationAction(models.Model):
     def _check_parameters(self):
         for action in self:
             target = action.workflow_id.target
-            if target not in ACTION_KINDS[action.kind][1]:
+            if not action._kind().applies_to(target):
                 action._raise_invalid("kind", _("this action is not available for this target."))
             for required in action._required_parameters():
                 action._require(required, _("this action needs a value here."))
             if action.mail_template_id and action.mail_template_id.model != target:
                 action._raise_invalid("mail_template_id", _("the template is made for another model."))
-            if "set_stage" in action._effect_kinds() and target == "crm.lead":
-                action._check_stage_in_scope("stage_id")
+            if "set_stage" in action._effect_kinds():
+                action._check_stage_in_scope(action._role_field(STAGE))
 
     def _effect_kinds(self):
         """The kinds of effect this action runs: its own (a feature may add others)."""
@@ -257,8 +219,7 @@ class WorkflowAutomationAction(models.Model):
 
     def _required_parameters(self):
         """The parameter fields this action cannot do without."""
-        required = REQUIRED_PARAMETERS.get(self.kind, {}).get(self.target)
-        return [required] if required else []
+        return list(self._parameter_fields(self._kind().required))
 
     @api.constrains("delay", "delay_unit")
     def _check_delay(self):
@@ -399,8 +360,8 @@ class WorkflowAutomationAction(models.Model):
         return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__
 
     def _tags_field_value(self, command):
-        tags = self.tag_ids if self.target == "crm.lead" else self.project_tag_ids
-        return {"tag_ids": [command(tag.id) for tag in tags]}
+        tags = self[self._role_field(TAGS)]
+        return {self.env[self.target]._workflow_tag_field: [command(tag.id) for tag in tags]}
 
     def _execute_kind(self, records, kind):
         """Do what ``kind`` does to ``records``; return ``{record id: note}``.
@@ -442,7 +403,7 @@ class WorkflowAutomationAction(models.Model):
         return [(records, self._tags_field_value(Command.unlink))]
 
     def _write_vals_set_stage(self, records):
-        return records._workflow_set_stage_vals(self.stage_id if self.target == "crm.lead" else self.project_stage_id)
+        return records._workflow_set_stage_vals(self[self._role_field(STAGE)])
 
     def _write_vals_set_field(self, records):
         return [(records, {self.set_field_id.name: self._set_field_value()})]

@@ -89,14 +89,9 @@ class WorkflowAutomationAction(models.Model):
     def _check_new_stage(self):
         """The new record's pipeline is the workflow's company's; its stage is of that pipeline or shared."""
         self._check_same_company("new_team_id")
-        stage = self.new_stage_id
-        if stage.team_id and stage.team_id != self.new_team_id:
-            self._raise_invalid("new_stage_id", _(
-                "the stage “%(stage)s” belongs to the pipeline “%(team)s”, not to the new record's pipeline: "
-                "choose a stage of that pipeline or one shared by all pipelines.",
-                stage=stage.name,
-                team=stage.team_id.name,
-            ))
+        error = self.env[self.target]._workflow_stage_scope_error(self.new_stage_id, self.new_team_id)
+        if error:
+            self._raise_invalid("new_stage_id", error)
 
     def _check_same_company(self, field_name):
         """Records are created in the workflow's company: what they are made from must fit it."""

@@ -5,16 +5,60 @@ from dateutil.relativedelta import relativedelta
 from odoo import _, api, models
 from odoo.exceptions import ValidationError
 
+from .workflow_automation_kinds import ROLES
+
 # Delays and offsets beyond this many years are refused: dates past year 9999 cannot be computed.
 MAX_SPAN_YEARS = 100
 
 
 class WorkflowAutomationComponent(models.AbstractModel):
     """Triggers and actions: locked while their workflow is on, indexed by the engine,
-    and refused at save with a message naming their workflow and the field."""
+    and refused at save with a message naming their workflow and the field. Their kinds
+    are declared in ``workflow_automation_kinds``."""
 
     _name = "workflow.automation.component"
     _description = "Workflow Automation Component"
+    # {code: Kind} of the ``kind`` field (set by each component)
+    _workflow_kinds = {}
+
+    def _valid_field_parameter(self, field, name):
+        return name == "workflow_role" or super()._valid_field_parameter(field, name)
+
+    def _kind(self):
+        return self._workflow_kinds[self.kind]
+
+    # ------------------------------------------------------------------
+    # Parameters: what the admin fills in for the kind
+    # ------------------------------------------------------------------
+
+    def _role_field(self, role):
+        """The name of the field of this component that plays ``role`` for its target, or None."""
+        return self.env[self.target]._workflow_field_of(self, role) if self.target else None
+
+    def _parameter_fields(self, parameters):
+        """The field names of ``parameters`` (fields, or roles played by a field) for the target."""
+        names = {self._role_field(name) if name in ROLES else name for name in parameters}
+        return names - {None}
+
+    def _used_parameters(self, vals):
+        """The parameter fields of the kind this component has once ``vals`` are written."""
+        return self._parameter_fields(self._workflow_kinds[vals.get("kind", self.kind)].parameters)
+
+    def _stale_parameters(self, vals):
+        """``{field: default}`` for the parameters of other kinds than the one written in ``vals``:
+        cleared, so that a link left by an old kind (a user, a stage) never blocks its deletion."""
+        every = {name for kind in self._workflow_kinds.values() for name in kind.parameters if name not in ROLES}
+        every |= {name for name, field in self._fields.items() if getattr(field, "workflow_role", None)}
+        stale = every - self._used_parameters(vals) - set(vals)
+        defaults = self.default_get(list(stale))
+        return {name: defaults.get(name, False) for name in sorted(stale)}
+
+    @api.onchange("kind")
+    def _onchange_kind_clear_stale_parameters(self):
+        if not self.kind:
+            return
+        for name, value in self._stale_parameters({}).items():
+            self[name] = value
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -28,6 +72,13 @@ class WorkflowAutomationComponent(models.AbstractModel):
         return set()
 
     def write(self, vals):
+        if "kind" in vals:
+            groups = self.grouped(lambda component: tuple(component._stale_parameters(vals).items()))
+            if len(groups) > 1:  # components of several targets or follow-up effects
+                for components in groups.values():
+                    components.write(vals)
+                return True
+            vals = {**dict(next(iter(groups), ())), **vals}
         definition_changed = bool(set(vals) - self._fields_editable_while_on())
         if definition_changed:
             self.workflow_id._check_editable()
@@ -86,16 +137,9 @@ class WorkflowAutomationComponent(models.AbstractModel):
             self._raise_invalid(field_name, message)
 
     def _check_stage_in_scope(self, field_name):
-        """A CRM stage must be shared or belong to one of the workflow's pipelines."""
-        stage = self[field_name]
-        teams = self.workflow_id.team_ids
-        if stage.team_id and teams and stage.team_id not in teams:
-            self._raise_invalid(
-                field_name,
-                _(
-                    "the stage “%(stage)s” belongs to the pipeline “%(team)s”, "
-                    "which is not in this workflow's pipelines.",
-                    stage=stage.name,
-                    team=stage.team_id.name,
-                ),
-            )
+        """A stage must fit the workflow's scope (a stage of one of its pipelines, or shared)."""
+        workflow = self.workflow_id
+        scope = workflow._scope()
+        error = scope and self.env[self.target]._workflow_stage_scope_error(self[field_name], scope)
+        if error:
+            self._raise_invalid(field_name, error)

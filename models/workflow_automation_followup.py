@@ -17,8 +17,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 from odoo.tools.misc import format_date
 
-from .workflow_automation import kind_selection, kinds_of_target
-from .workflow_automation_action import FOLLOWUP_EFFECTS, REQUIRED_PARAMETERS
+from .workflow_automation_kinds import FOLLOWUP_EFFECTS, kinds_of_target, selection
 
 # The pseudo-event of the records leaving a stage where follow-ups complete themselves on
 # leaving: the trigger index lists under it the triggers having such follow-ups.
@@ -45,7 +44,7 @@ class WorkflowAutomationAction(models.Model):
         "each activity's deadline and responsible come from the plan.",
     )
     followup_effect = fields.Selection(
-        kind_selection(FOLLOWUP_EFFECTS),
+        selection(FOLLOWUP_EFFECTS),
         string="When completed",
         default="none",
         required=True,
@@ -88,9 +87,17 @@ class WorkflowAutomationAction(models.Model):
     # Validation
     # ------------------------------------------------------------------
 
-    def _followup_effect(self):
-        """The "when completed" effect: follow-ups only have one."""
-        return self.followup_effect if self.kind == "activity" else "none"
+    def _followup_effect(self, vals=None):
+        """The "when completed" effect (once ``vals`` are written): follow-ups only have one."""
+        vals = vals or {}
+        if vals.get("kind", self.kind) != "activity":
+            return "none"
+        return vals.get("followup_effect", self.followup_effect)
+
+    def _used_parameters(self, vals):
+        """A follow-up also uses the parameters of its "when completed" effect."""
+        effect = FOLLOWUP_EFFECTS[self._followup_effect(vals)]
+        return super()._used_parameters(vals) | self._parameter_fields(effect.parameters)
 
     def _effect_kinds(self):
         kinds = super()._effect_kinds()
@@ -99,17 +106,16 @@ class WorkflowAutomationAction(models.Model):
     def _required_parameters(self):
         if self.kind != "activity":
             return super()._required_parameters()
-        required = ["activity_plan_id"] if self.followup_mode == "plan" else super()._required_parameters()
+        # one activity of a type, or a plan; and what its "when completed" effect needs
+        required = ["activity_plan_id" if self.followup_mode == "plan" else "activity_type_id"]
         if self.activity_user_mode == "user":
             required.append("activity_user_id")
-        if self.followup_effect == "set_stage":
-            required.append(REQUIRED_PARAMETERS["set_stage"][self.target])
-        return [field_name for field_name in required if field_name]
+        return required + list(self._parameter_fields(FOLLOWUP_EFFECTS[self.followup_effect].required))
 
     @api.constrains("kind", "trigger_id", "followup_mode", "activity_plan_id", "followup_effect")
     def _check_followup(self):
         for action in self.filtered(lambda a: a.kind == "activity"):
-            if action.target not in FOLLOWUP_EFFECTS[action.followup_effect][1]:
+            if not FOLLOWUP_EFFECTS[action.followup_effect].applies_to(action.target):
                 action._raise_invalid("followup_effect", _("this effect is not available for this target."))
             plan = action.activity_plan_id
             if action.followup_mode != "plan" or not plan:

@@ -4,6 +4,8 @@ from contextlib import contextmanager
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
 
+from .workflow_automation_kinds import FROM_STAGE, SCOPE, STAGE, TAGS, role_field
+
 DEPTH_CONTEXT_KEY = "workflow_automation_depth"
 # The ids of the workflows whose actions led to the current write, first one first
 CHAIN_CONTEXT_KEY = "workflow_automation_chain"
@@ -25,14 +27,44 @@ class WorkflowAutomationMixin(models.AbstractModel):
     fields. Otherwise it reads, before ``super()``, the few fields the events need for
     the whole batch, then derives the events per record and runs the matching triggers
     once per batch.
+
+    The engine, the forms and the checks ask the target model, never compare its name: its
+    stage, tag and scope fields are the class attributes below, and a trigger's or an
+    action's field playing a role (``workflow_automation_kinds.ROLES``) is the one whose
+    comodel is that of the target's field (``_workflow_field_of``). Adding a third model,
+    say ``project.task``, takes one bridge file, ``models/project_task.py``::
+
+        class ProjectTask(models.Model):
+            _name = "project.task"
+            _inherit = ["workflow.automation.mixin", "project.task"]
+            _workflow_scope_field = "project_id"  # workflows are scoped to projects
+            _workflow_stage_scope_field = "project_ids"  # a task stage may name its projects
+
+        # the parameter fields whose comodel is new to the engine, tagged with their role
+        class WorkflowAutomationTrigger(models.Model):
+            _inherit = "workflow.automation.trigger"
+            task_stage_id = fields.Many2one("project.task.type", workflow_role="stage")
+            from_task_stage_id = fields.Many2one("project.task.type", workflow_role="from_stage")
+
+        class WorkflowAutomationAction(models.Model):
+            _inherit = "workflow.automation.action"
+            task_stage_id = fields.Many2one("project.task.type", workflow_role="stage")
+
+    plus its line in ``TARGET_MODELS`` (or a ``selection_add`` on ``target`` in the same
+    file) and the new fields in the forms, shown where ``stage_field`` names them. The kinds
+    that apply to every target (``workflow_automation_kinds``) are offered for it at once.
     """
 
     _name = "workflow.automation.mixin"
     _description = "Workflow Automation Mixin"
     # The many2one a workflow's scope is compared with (a pipeline, ...); None: the record itself.
     _workflow_scope_field = None
-    # The many2one of the record's stage, which stage triggers watch
+    # The record's stage and tags, which the stage triggers and the stage and tag actions use
     _workflow_stage_field = "stage_id"
+    _workflow_tag_field = "tag_ids"
+    # The field of a stage naming the only scope records it belongs to (a pipeline's own
+    # stage); None: every stage is shared by all scopes.
+    _workflow_stage_scope_field = None
 
     workflow_scheduled_count = fields.Integer(
         string="Scheduled automations", compute="_compute_workflow_scheduled_count"
@@ -44,7 +76,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
         copy=False,
         index="btree_not_null",
         help="Made to test this workflow: a switched-off workflow fires on its test records only, "
-        "and e-mails, webhooks and SMS are recorded on test records instead of being sent.",
+        "and e-mails and webhooks are recorded on test records instead of being sent.",
     )
 
     # ------------------------------------------------------------------
@@ -142,6 +174,48 @@ class WorkflowAutomationMixin(models.AbstractModel):
     # ------------------------------------------------------------------
     # What a model tells the engine (override in the model's own file)
     # ------------------------------------------------------------------
+
+    @api.model
+    def _workflow_role_comodel(self, role):
+        """The model of the records playing ``role`` (``workflow_automation_kinds.ROLES``) here."""
+        field_name = {
+            STAGE: self._workflow_stage_field,
+            FROM_STAGE: self._workflow_stage_field,
+            TAGS: self._workflow_tag_field,
+            SCOPE: self._workflow_scope_field,
+        }[role]
+        if not field_name:
+            return self._name if role == SCOPE else None
+        return self._fields[field_name].comodel_name
+
+    @api.model
+    def _workflow_field_of(self, model, role):
+        """The name of the field of ``model`` (a trigger, an action, a workflow, ...) that plays
+        ``role`` for this model: the one tagged ``workflow_role=role`` holding its records."""
+        return role_field(model, role, self._workflow_role_comodel(role))
+
+    @api.model
+    def _workflow_stage_scope_error(self, stage, scopes):
+        """Why ``stage`` cannot be used for records of ``scopes`` (pipelines, ...), or None.
+
+        A stage naming its scope fits that scope only; the others fit every scope.
+        """
+        field_name = self._workflow_stage_scope_field
+        owners = stage[field_name] if field_name and stage else None
+        if not owners or owners & scopes:
+            return None
+        return _(
+            "the stage “%(stage)s” belongs to the pipeline “%(team)s”, not to %(scopes)s: choose a stage "
+            "of %(scopes)s or one shared by all pipelines.",
+            stage=stage.display_name,
+            team=", ".join(owners.mapped("display_name")),
+            scopes=", ".join(f"“{name}”" for name in scopes.mapped("display_name")) or "—",
+        )
+
+    @api.model
+    def _workflow_test_record_vals(self):
+        """The values of a record made by "Test this workflow", besides its name, owner, scope and stage."""
+        return {}
 
     def _workflow_scope_value(self):
         """The id the workflow's scope is compared with (a pipeline, a project, ...)."""

@@ -16,7 +16,8 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, sql
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
-from .workflow_automation import ALL_TARGETS, TriggerSpec, kind_selection, kinds_of_target
+from .workflow_automation import TriggerSpec
+from .workflow_automation_kinds import FROM_STAGE, STAGE, TRIGGER_KINDS, codes, kinds_of_target, selection
 from .workflow_automation_mixin import CHAIN_CONTEXT_KEY, DEPTH_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
@@ -25,25 +26,10 @@ _logger = logging.getLogger(__name__)
 # (``user.env``, ``user.sudo()``) with the engine's elevated rights: safe_eval cannot stop that.
 CONDITION_USER_PATHS = frozenset({"user.id", "user.company_id.id", "user.company_ids.ids", "user.partner_id.id"})
 
-# kind -> (label, the targets it is offered for)
-TRIGGER_KINDS = {
-    "create": ("Record created", ALL_TARGETS),
-    "stage_reached": ("Stage reached", ALL_TARGETS),
-    "stage_changed": ("Stage goes from … to …", ALL_TARGETS),
-    "won": ("Opportunity won", ("crm.lead",)),
-    "lost": ("Opportunity lost", ("crm.lead",)),
-    "restored": ("Opportunity restored", ("crm.lead",)),
-    "project_closed": ("Project closed", ("project.project",)),
-    "date": ("Date reached", ALL_TARGETS),
-    "inactive": ("No change for N days in a stage", ALL_TARGETS),
-    "activity_created": ("Activity created", ALL_TARGETS),
-    "activity_done": ("Activity done", ALL_TARGETS),
-}
-STAGE_KINDS = ("stage_reached", "stage_changed")
 # Kinds found by the hourly scan rather than by a write
-SCANNED_KINDS = ("date", "inactive")
-# Kinds fired by an activity of the record, created or marked done
-ACTIVITY_KINDS = ("activity_created", "activity_done")
+SCANNED_KINDS = codes(TRIGGER_KINDS, "scanned")
+# Kinds fired by a write that moves a record to a stage
+STAGE_KINDS = tuple(code for code in codes(TRIGGER_KINDS, "in_stage") if code not in SCANNED_KINDS)
 
 
 def _same_day_in_year(day, year):
@@ -58,6 +44,7 @@ class WorkflowAutomationTrigger(models.Model):
     _inherit = ["workflow.automation.component"]
     _description = "Workflow Automation Trigger"
     _order = "workflow_sequence, workflow_id, sequence, id"
+    _workflow_kinds = TRIGGER_KINDS
 
     workflow_id = fields.Many2one("workflow.automation", required=True, ondelete="cascade", index=True)
     workflow_sequence = fields.Integer(related="workflow_id.sequence", store=True, string="Workflow sequence")
@@ -66,21 +53,26 @@ class WorkflowAutomationTrigger(models.Model):
     company_id = fields.Many2one(related="workflow_id.company_id", store=True)
     sequence = fields.Integer(default=10)
     kind = fields.Selection(
-        kind_selection(TRIGGER_KINDS),
+        selection(TRIGGER_KINDS),
         string="When",
         required=True,
         default="stage_reached",
     )
-    # Opportunities move through crm.stage, projects through project.project.stage.
+    # Opportunities move through crm.stage, projects through project.project.stage: the
+    # stages of the target are in the field of its role whose comodel is the target's stages.
     from_stage_id = fields.Many2one(
-        "crm.stage", string="From stage", ondelete="restrict", help="Leave empty for any stage."
+        "crm.stage", string="From stage", ondelete="restrict", help="Leave empty for any stage.",
+        workflow_role=FROM_STAGE,
     )
-    stage_id = fields.Many2one("crm.stage", string="To stage", ondelete="restrict")
+    stage_id = fields.Many2one("crm.stage", string="To stage", ondelete="restrict", workflow_role=STAGE)
     from_project_stage_id = fields.Many2one(
         "project.project.stage", string="From project stage", ondelete="restrict",
-        help="Leave empty for any stage.",
+        help="Leave empty for any stage.", workflow_role=FROM_STAGE,
     )
-    project_stage_id = fields.Many2one("project.project.stage", string="To project stage", ondelete="restrict")
+    project_stage_id = fields.Many2one(
+        "project.project.stage", string="To project stage", ondelete="restrict", workflow_role=STAGE
+    )
+    stage_field = fields.Char(string="Stage field", compute="_compute_stage_field")
     # "N days before/after the date in field F, at an hour of the day"
     date_field_id = fields.Many2one(
         "ir.model.fields",
@@ -130,45 +122,49 @@ class WorkflowAutomationTrigger(models.Model):
     action_ids = fields.One2many("workflow.automation.action", "trigger_id", string="Actions", copy=True)
 
     @api.depends(
-        "kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id", "activity_type_id"
+        "kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id", "activity_type_id",
+        "date_offset", "date_direction", "date_field_id", "inactive_days",
     )
     def _compute_display_name(self):
         kinds = dict(self._fields["kind"]._description_selection(self.env))
         for trigger in self:
-            from_stage, to_stage = trigger._get_stages()
-            if trigger.kind == "stage_changed":
-                trigger.display_name = _(
-                    "Stage goes from %(from)s to %(to)s",
-                    **{"from": from_stage.name or _("any stage"), "to": to_stage.name or _("any stage")},
-                )
-            elif trigger.kind == "date":
-                trigger.display_name = _(
-                    "%(days)s day(s) %(direction)s %(field)s",
-                    days=trigger.date_offset,
-                    direction=dict(trigger._fields["date_direction"]._description_selection(self.env)).get(
-                        trigger.date_direction
-                    ),
-                    field=trigger.date_field_id.field_description or "?",
-                )
-            elif trigger.kind == "stage_reached":
-                trigger.display_name = _("Stage reached: %s", to_stage.name or "?")
-            elif trigger.kind == "inactive":
-                trigger.display_name = _(
-                    "No change for %(days)s days in %(stage)s", days=trigger.inactive_days, stage=to_stage.name or "?"
-                )
-            elif trigger.kind in ACTIVITY_KINDS:
-                trigger.display_name = _(
-                    "%(event)s: %(type)s",
-                    event=kinds[trigger.kind],
-                    type=trigger.activity_type_id.name or _("any type"),
-                )
-            else:
-                trigger.display_name = kinds.get(trigger.kind, "")
+            display = trigger.kind and trigger._kind().display
+            trigger.display_name = getattr(trigger, display)(kinds) if display else kinds.get(trigger.kind, "")
+
+    def _display_stage_changed(self, kinds):
+        from_stage, to_stage = self._get_stages()
+        return _(
+            "Stage goes from %(from)s to %(to)s",
+            **{"from": from_stage.name or _("any stage"), "to": to_stage.name or _("any stage")},
+        )
+
+    def _display_date(self, kinds):
+        return _(
+            "%(days)s day(s) %(direction)s %(field)s",
+            days=self.date_offset,
+            direction=dict(self._fields["date_direction"]._description_selection(self.env)).get(self.date_direction),
+            field=self.date_field_id.field_description or "?",
+        )
+
+    def _display_stage_reached(self, kinds):
+        return _("Stage reached: %s", self._get_stages()[1].name or "?")
+
+    def _display_inactive(self, kinds):
+        return _("No change for %(days)s days in %(stage)s", days=self.inactive_days,
+                 stage=self._get_stages()[1].name or "?")
+
+    def _display_activity(self, kinds):
+        return _("%(event)s: %(type)s", event=kinds[self.kind], type=self.activity_type_id.name or _("any type"))
 
     @api.depends("target")
     def _compute_available_kinds(self):
         for trigger in self:
             trigger.available_kinds = kinds_of_target(TRIGGER_KINDS, trigger.target)
+
+    @api.depends("target")
+    def _compute_stage_field(self):
+        for trigger in self:
+            trigger.stage_field = trigger._role_field(STAGE)
 
     def _fields_editable_while_on(self):
         return {"date_scanned_until", "date_catch_up", "scan_error"}
@@ -204,9 +200,8 @@ class WorkflowAutomationTrigger(models.Model):
     def _get_stages(self):
         """Return (from stage, to stage) in the stage model of the workflow's target."""
         self.ensure_one()
-        if self.target == "project.project":
-            return self.from_project_stage_id, self.project_stage_id
-        return self.from_stage_id, self.stage_id
+        # without a target yet (a new workflow in the form): empty stages
+        return self[self._role_field(FROM_STAGE) or "from_stage_id"], self[self._role_field(STAGE) or "stage_id"]
 
     def _get_spec(self, rank, test_ids):
         """The trigger as the engine's index holds it; ``rank`` orders triggers across events.
@@ -217,7 +212,7 @@ class WorkflowAutomationTrigger(models.Model):
         self.ensure_one()
         workflow = self.workflow_id
         from_stage, to_stage = self._get_stages()
-        scope = workflow.team_ids if workflow.target == "crm.lead" else workflow.project_ids
+        scope = workflow._scope()
         chosen = workflow.triggered_by == "chosen"
         scope_ids = frozenset(scope.ids) or None
         if scope_ids and not self.env[workflow.target]._workflow_scope_field:
@@ -230,7 +225,7 @@ class WorkflowAutomationTrigger(models.Model):
             scope_ids=scope_ids,
             from_stage_id=from_stage.id if self.kind == "stage_changed" else False,
             to_stage_id=to_stage.id if self.kind in STAGE_KINDS else False,
-            activity_type_id=self.activity_type_id.id if self.kind in ACTIVITY_KINDS else False,
+            activity_type_id=self.activity_type_id.id if self._kind().activity else False,
             user_ids=frozenset(workflow.trigger_user_ids.ids) if chosen else None,
             group_ids=frozenset(workflow.trigger_group_ids.ids) if chosen else None,
             first_time_only=self.frequency == "first_time",
@@ -255,15 +250,15 @@ class WorkflowAutomationTrigger(models.Model):
     @api.constrains("kind", "workflow_id")
     def _check_kind(self):
         for trigger in self:
-            if trigger.workflow_id.target not in TRIGGER_KINDS[trigger.kind][1]:
+            if not trigger._kind().applies_to(trigger.workflow_id.target):
                 trigger._raise_invalid("kind", _("this trigger is not available for this target."))
 
     @api.constrains("kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id", "inactive_days")
     def _check_stages(self):
-        for trigger in self.filtered(lambda t: t.kind in (*STAGE_KINDS, "inactive")):
+        for trigger in self.filtered(lambda t: t._kind().in_stage):
             from_stage, to_stage = trigger._get_stages()
-            to_field = "project_stage_id" if trigger.target == "project.project" else "stage_id"
-            if trigger.kind in ("stage_reached", "inactive"):
+            from_field, to_field = trigger._role_field(FROM_STAGE), trigger._role_field(STAGE)
+            if to_field in trigger._parameter_fields(trigger._kind().required):
                 trigger._require(to_field, _("choose the stage that fires the trigger."))
             if trigger.kind == "stage_changed" and from_stage and from_stage == to_stage:
                 trigger._raise_invalid(to_field, _("the two stages must differ."))
@@ -271,9 +266,8 @@ class WorkflowAutomationTrigger(models.Model):
                 trigger._raise_invalid("inactive_days", _("count at least one day."))
             if trigger.kind == "inactive":
                 trigger._check_span("inactive_days")
-            if trigger.target == "crm.lead":
-                trigger._check_stage_in_scope("from_stage_id")
-                trigger._check_stage_in_scope("stage_id")
+            trigger._check_stage_in_scope(from_field)
+            trigger._check_stage_in_scope(to_field)
 
     @api.constrains("kind", "date_field_id", "date_offset", "date_hour")
     def _check_date_trigger(self):
@@ -290,7 +284,7 @@ class WorkflowAutomationTrigger(models.Model):
 
     @api.constrains("kind", "activity_type_id", "workflow_id")
     def _check_activity_type(self):
-        for trigger in self.filtered(lambda t: t.kind in ACTIVITY_KINDS):
+        for trigger in self.filtered(lambda t: t._kind().activity):
             if trigger.activity_type_id.res_model not in (False, trigger.target):
                 trigger._raise_invalid("activity_type_id", _("this activity type is made for another model."))
 
@@ -412,7 +406,7 @@ class WorkflowAutomationTrigger(models.Model):
             message = _("The due date of this action is out of range: %s", action._error_text(error))
             return Run._prepare_vals_list(action, records, user, "failed", message=message)
         vals_list = Run._prepare_vals_list(action, records, user, "scheduled", date_due=due)
-        if action.delay and self.kind in (*STAGE_KINDS, "inactive") and action.require_same_stage:
+        if action.delay and self._kind().in_stage and action.require_same_stage:
             for vals, record in zip(vals_list, records, strict=True):
                 vals["stage_ref"] = record.stage_id.id
         return vals_list
@@ -587,7 +581,7 @@ class WorkflowAutomationTrigger(models.Model):
         """Search ``domain`` among the records of the workflow's scope and company."""
         Model = self.env[self.target].sudo().with_context(active_test=False)
         workflow = self.workflow_id.with_context(active_test=False)  # an archived pipeline is still in the scope
-        scope = workflow.team_ids if self.target == "crm.lead" else workflow.project_ids
+        scope = workflow._scope()
         domain = [*domain, ("company_id", "in", [False, self.workflow_id.company_id.id])]
         if scope:
             domain.append((Model._workflow_scope_field or "id", "in", scope.ids))

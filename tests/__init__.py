@@ -9,6 +9,7 @@ from . import test_demo_data
 from . import test_engine
 from . import test_followups
 from . import test_index_invalidation
+from . import test_kinds
 from . import test_lifecycle
 from . import test_messages
 from . import test_outbound

@@ -207,7 +207,7 @@ class TestFollowups(WorkflowAutomationCase):
         self.assertEqual(lead.stage_id, self.stage_qualified)
         run = self.effect_runs(workflow)
         self.assertEqual(run.state, "failed")
-        self.assertIn("belongs to the pipeline “Pipeline A”, not to the pipeline of", run.message)
+        self.assertIn("belongs to the pipeline “Pipeline A”, not to “Pipeline B”", run.message)
         # Retrying the failed run runs the effect again, not the follow-up.
         lead.team_id = self.team_a
         run.action_retry()

@@ -13,6 +13,7 @@ class WorkflowAutomationPresetWizard(models.TransientModel):
     )
     description = fields.Text(related="preset_id.description")
     target = fields.Selection(related="preset_id.target")
+    scope_field = fields.Char(related="preset_id.scope_field")
     name = fields.Char(compute="_compute_name", store=True, readonly=False, required=True, precompute=True)
     team_ids = fields.Many2many(
         "crm.team", string="Pipelines", help="The pipelines whose opportunities fire the workflow; empty for all."

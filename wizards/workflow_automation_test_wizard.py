@@ -1,12 +1,14 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.workflow_automation_kinds import SCOPE, STAGE
+
 
 class WorkflowAutomationTestWizard(models.TransientModel):
     """"Test this workflow": a test opportunity (or project) in a chosen stage, opened at once.
 
     A switched-off workflow fires on its own test records, and on nothing else; nothing
-    that would leave the database (e-mails, webhooks, SMS) is sent for a test record.
+    that would leave the database (e-mails, webhooks) is sent for a test record.
     """
 
     _name = "workflow.automation.test.wizard"
@@ -15,6 +17,7 @@ class WorkflowAutomationTestWizard(models.TransientModel):
     workflow_id = fields.Many2one("workflow.automation", required=True, readonly=True, ondelete="cascade")
     target = fields.Selection(related="workflow_id.target")
     allowed_team_ids = fields.Many2many("crm.team", compute="_compute_allowed_team_ids")
+    # The scope and the stage of the test record: the fields of their roles for the target
     team_id = fields.Many2one(
         "crm.team",
         string="Pipeline",
@@ -22,6 +25,7 @@ class WorkflowAutomationTestWizard(models.TransientModel):
         store=True,
         readonly=False,
         domain="[('id', 'in', allowed_team_ids)]",
+        workflow_role=SCOPE,
         help="One of the workflow's pipelines.",
     )
     stage_id = fields.Many2one(
@@ -30,6 +34,7 @@ class WorkflowAutomationTestWizard(models.TransientModel):
         store=True,
         readonly=False,
         domain="['|', ('team_id', '=', False), ('team_id', '=', team_id)]",
+        workflow_role=STAGE,
         help="The test opportunity is created in this stage of the pipeline.",
     )
     project_stage_id = fields.Many2one(
@@ -39,15 +44,31 @@ class WorkflowAutomationTestWizard(models.TransientModel):
         store=True,
         readonly=False,
         domain="[('company_id', 'in', [company_id, False])]",
+        workflow_role=STAGE,
         help="The test project is created in this stage (by default, the first one).",
     )
+    scope_field = fields.Char(string="Scope field", compute="_compute_role_fields")
+    stage_field = fields.Char(string="Stage field", compute="_compute_role_fields")
     company_id = fields.Many2one(related="workflow_id.company_id")
     name = fields.Char(help="Leave empty for “Test: <workflow name>”.")
     partner_id = fields.Many2one(
         "res.partner",
         string="Customer",
-        help="Optional. E-mails, webhooks and SMS are recorded on the test record, never sent.",
+        help="Optional. E-mails and webhooks are recorded on the test record, never sent.",
     )
+
+    def _valid_field_parameter(self, field, name):
+        return name == "workflow_role" or super()._valid_field_parameter(field, name)
+
+    @api.depends("target")
+    def _compute_role_fields(self):
+        for wizard in self:
+            if not wizard.target:
+                wizard.scope_field = wizard.stage_field = False
+                continue
+            Target = self.env[wizard.target]
+            wizard.scope_field = Target._workflow_field_of(wizard, SCOPE)
+            wizard.stage_field = Target._workflow_field_of(wizard, STAGE)
 
     @api.depends("workflow_id")
     def _compute_allowed_team_ids(self):
@@ -84,7 +105,7 @@ class WorkflowAutomationTestWizard(models.TransientModel):
     def _check_choices(self):
         """Refuse a pipeline or stage the workflow would never see, naming the field."""
         self.ensure_one()
-        if self.target == "project.project":
+        if not self.scope_field:  # the test record is its own scope (a project)
             return
         if not self.team_id:
             self._raise_invalid("team_id", _("choose a pipeline."))
@@ -92,14 +113,11 @@ class WorkflowAutomationTestWizard(models.TransientModel):
             self._raise_invalid(
                 "team_id", _("the pipeline “%s” is not in the workflow's pipelines.", self.team_id.name)
             )
-        if not self.stage_id:
-            self._raise_invalid("stage_id", _("choose a stage of the pipeline."))
-        if self.stage_id.team_id not in (self.team_id, self.env["crm.team"]):
-            self._raise_invalid("stage_id", _(
-                "the stage “%(stage)s” belongs to the pipeline “%(team)s”.",
-                stage=self.stage_id.name,
-                team=self.stage_id.team_id.name,
-            ))
+        if not self[self.stage_field]:
+            self._raise_invalid(self.stage_field, _("choose a stage of the pipeline."))
+        error = self.env[self.target]._workflow_stage_scope_error(self[self.stage_field], self.team_id)
+        if error:
+            self._raise_invalid(self.stage_field, error)
 
     def _raise_invalid(self, field_name, message):
         raise UserError(_(
@@ -126,9 +144,12 @@ class WorkflowAutomationTestWizard(models.TransientModel):
             "user_id": self.env.uid,
             "workflow_test_id": self.workflow_id.id,
         }
-        if self.target == "project.project":
-            return dict(vals, stage_id=self.project_stage_id.id) if self.project_stage_id else vals
-        return dict(vals, type="opportunity", team_id=self.team_id.id, stage_id=self.stage_id.id)
+        Target = self.env[self.target]
+        if self.scope_field:
+            vals[Target._workflow_scope_field] = self[self.scope_field].id
+        if self[self.stage_field]:
+            vals[Target._workflow_stage_field] = self[self.stage_field].id
+        return dict(Target._workflow_test_record_vals(), **vals)
 
     def action_create_test_record(self):
         """Create the test record in the workflow's company, for a manager of the workflow; open it."""
