@@ -4,11 +4,33 @@ import re
 import socket
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from odoo import SUPERUSER_ID, Command, api
+from freezegun import freeze_time
+
+from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.tests import TransactionCase, new_test_user
+from odoo.tools import SQL
+
+ADDON = "crm_workflow_automation"
+
+
+def load_french(env):
+    """Activate French and load this module's French terms (a fresh test database has neither)."""
+    env["res.lang"]._activate_lang("fr_FR")
+    env["ir.module.module"]._load_module_terms([ADDON], ["fr_FR"], overwrite=True)
+
+
+def frozen_at(moment):
+    """The clock frozen at ``moment``; left running when ``moment`` is None."""
+    return freeze_time(moment) if moment else nullcontext()
+
+
+def messages_containing(record, text):
+    """The messages of ``record`` whose body contains ``text``."""
+    return record.message_ids.filtered(lambda message: text in (message.body or ""))
 
 
 class WorkflowAutomationCase(TransactionCase):
@@ -112,12 +134,46 @@ class WorkflowAutomationCase(TransactionCase):
             **values,
         )
 
-    def fire(self, *actions, leads=None, teams=None):
-        """Run ``actions`` by moving ``leads`` (one new lead by default) to Qualified."""
-        workflow = self.create_stage_workflow(self.stage_qualified, list(actions), teams=teams)
+    def fire(self, *actions, leads=None, teams=None, stage=None):
+        """Run ``actions`` by the salesman moving ``leads`` (one new lead by default) to
+        ``stage`` (Qualified by default)."""
+        stage = stage or self.stage_qualified
+        workflow = self.create_stage_workflow(stage, list(actions), teams=teams)
         leads = leads or self.create_leads()
-        leads.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
+        leads.with_user(self.salesman).write({"stage_id": stage.id})
         return workflow, leads
+
+    def qualify(self, leads=None, user=None, count=1, at=None, drag=False):
+        """Move ``leads`` (by default ``count`` new ones) to Qualified, as ``user`` (by default
+        the test's own user), at the moment ``at`` (by default now); with ``drag``, by a
+        kanban drop (``user`` needed). Return the leads."""
+        with frozen_at(at):
+            leads = leads or self.create_leads(count)
+            if drag:
+                self.drag(leads, {"stage_id": self.stage_qualified.id}, user)
+            else:
+                (leads.with_user(user) if user else leads).write({"stage_id": self.stage_qualified.id})
+        return leads
+
+    def qualify_afresh(self, leads, user=None):
+        """``qualify`` with ``leads`` read anew, as a new request reads them: the writes
+        compared by a query count then read the same."""
+        leads.invalidate_recordset()
+        return self.qualify(leads, user)
+
+    def create_loop_workflows(self):
+        """Ping moves an opportunity reaching Qualified to Proposition, Pong moves it back."""
+        ping = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "set_stage", "stage_id": self.stage_proposition.id}], name="Ping"
+        )
+        pong = self.create_stage_workflow(
+            self.stage_proposition, [{"kind": "set_stage", "stage_id": self.stage_qualified.id}], name="Pong"
+        )
+        return ping, pong
+
+    def note_workflow(self, trigger, **values):
+        """A workflow posting a note on ``trigger`` (values), to see where and how often it fired."""
+        return self.create_workflow([{**trigger, "actions": [{"kind": "note", "note_body": "fired"}]}], **values)
 
     def fire_on_batch(self, action, count=3):
         """Move ``count`` new leads to Qualified in one write that runs ``action``.
@@ -200,31 +256,46 @@ class WorkflowAutomationCase(TransactionCase):
             domain.append(("state", "=", state))
         return self.env["workflow.automation.run"].search(domain)
 
+    def run_queue(self, at=None):
+        """The queue's cron, at the moment ``at`` (by default now)."""
+        with frozen_at(at):
+            self.env["workflow.automation.run"]._cron_execute_due_runs()
+
+    def scan_at(self, moment):
+        """The date triggers' cron at ``moment``."""
+        with freeze_time(moment):
+            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+
     @contextmanager
-    def capture_queries(self):
-        """Yield the list of the SQL queries run inside the block (Odoo's own patch)."""
+    def trap_runs(self):
+        """Yield a ``RunsTrap`` of the runs created inside the block (as queue_job's ``trap_jobs``)."""
+        yield RunsTrap(self)
+
+    @contextmanager
+    def capture_queries(self, flush=True):
+        """Yield the list of the SQL queries run inside the block (Odoo's own patch); with
+        ``flush``, all is flushed before and after, the commit's tracking hooks included."""
         queries = []
-        yield from self._patchExecute(queries)
+        yield from self._patchExecute(queries, flush=flush)
 
     def assert_no_extra_query(self, write, create_workflows, records):
         """``write`` costs as many queries with ``create_workflows`` done as without.
 
         ``records`` holds four records, one per write; each count follows a warm-up
-        write, so that both run with warm registry caches.
+        write, so that both run with warm registry caches. Counted: the write and its flush,
+        not the tracking messages that the commit posts (the first ones warm caches up).
         """
-        write(records[0])
-        baseline = self.count_queries(lambda: write(records[1]))
-        create_workflows()
-        write(records[2])
-        self.assertEqual(self.count_queries(lambda: write(records[3])), baseline)
+        def flushed_write(record):
+            write(record)
+            self.env.flush_all()
 
-    def count_queries(self, func):
-        """Run ``func`` with everything flushed before and after; return its SQL query count."""
-        self.env.flush_all()
-        count = self.cr.sql_log_count
-        func()
-        self.env.flush_all()
-        return self.cr.sql_log_count - count
+        flushed_write(records[0])
+        with self.capture_queries(flush=False) as baseline:
+            flushed_write(records[1])
+        create_workflows()
+        flushed_write(records[2])
+        with self.assertQueryCount(len(baseline), flush=False):
+            flushed_write(records[3])
 
     def statement_shapes(self, write, leads):
         """The SQL statements ``write(leads)`` runs, shaped so that the size of the batch
@@ -268,6 +339,72 @@ class WorkflowAutomationCase(TransactionCase):
             "partner_to": "{{ object.partner_id.id }}",
             **values,
         })
+
+
+class RunsTrap:
+    """The ``workflow.automation.run`` rows created since the trap was set, however they were
+    inserted (ORM or SQL): those of a higher id than any before. Assertions on them, and
+    ``perform()`` to execute the scheduled ones now, without waiting until they are due."""
+
+    def __init__(self, case):
+        self.case = case
+        self.Run = case.env["workflow.automation.run"]
+        self.started = fields.Datetime.now()
+        self.Run.flush_model()
+        case.env.cr.execute(SQL("SELECT COALESCE(MAX(id), 0) FROM workflow_automation_run"))
+        self.last_id_before = case.env.cr.fetchone()[0]
+
+    @property
+    def runs(self):
+        """The trapped runs, in the order they were created."""
+        return self.Run.search([("id", ">", self.last_id_before)], order="id")
+
+    def of(self, source, records=None, state=None):
+        """The trapped runs of ``source`` (a workflow, a trigger or an action), on ``records``
+        if given, in ``state`` if given."""
+        field = {
+            "workflow.automation": "workflow_id",
+            "workflow.automation.trigger": "trigger_id",
+            "workflow.automation.action": "action_id",
+        }[source._name]
+        return self.runs.filtered(lambda run: (
+            run[field] in source
+            and (records is None or (run.res_model == records._name and run.res_id in records.ids))
+            and (state is None or run.state == state)
+        ))
+
+    def assert_runs(self, source, records, state=None, count=None):
+        """``source`` ran on ``records`` and on no other record: ``count`` runs (by default
+        one per record), all in ``state`` if given. Return them."""
+        runs = self.of(source)
+        self.case.assertEqual(
+            {(run.res_model, run.res_id) for run in runs}, {(records._name, record_id) for record_id in records.ids},
+            f"the records {source.display_name} ran on",
+        )
+        self.case.assertEqual(len(runs), len(records) if count is None else count, f"the runs of {source.display_name}")
+        if state:
+            self.case.assertEqual(set(runs.mapped("state")), {state}, f"the states of {source.display_name}'s runs")
+        return runs
+
+    def assert_scheduled(self, source, records, delay=None, count=None):
+        """``source`` is scheduled on ``records`` (as ``assert_runs``), due ``delay`` (a
+        timedelta) after the trap was set, give or take a minute. Return the runs."""
+        runs = self.assert_runs(source, records, state="scheduled", count=count)
+        if delay is not None:
+            for run in runs:
+                self.case.assertAlmostEqual(run.date_due, self.started + delay, delta=timedelta(minutes=1))
+        return runs
+
+    def assert_none(self):
+        self.case.assertFalse(self.runs, "no run was created")
+
+    def perform(self, source=None):
+        """Execute the trapped scheduled runs (of ``source`` if given) now, as the queue
+        would once they are due. Return them."""
+        runs = self.runs if source is None else self.of(source)
+        scheduled = runs.filtered(lambda run: run.state == "scheduled")
+        scheduled._execute_scheduled()
+        return scheduled
 
 
 class WebhookEndpoint:
@@ -344,8 +481,15 @@ class OutboundCase(WorkflowAutomationCase):
         self.endpoint = WebhookEndpoint()
         self.addCleanup(self.endpoint.stop)
 
-    def run_queue(self):
-        self.env["workflow.automation.run"]._cron_execute_due_runs()
+    def webhook_workflow(self, url=None, target="crm.lead", kind="stage_reached", active=True, **action):
+        """A workflow "Tell the ERP" sending a webhook (to the test's endpoint by default)."""
+        trigger = {"kind": kind, "stage_id": self.stage_qualified.id} if kind == "stage_reached" else {"kind": kind}
+        return self.create_workflow(
+            [{**trigger, "actions": [{"kind": "webhook", "webhook_url": url or self.endpoint.url, **action}]}],
+            name="Tell the ERP",
+            target=target,
+            active=active,
+        )
 
 
 class CommittedWorkflowCase(TransactionCase):

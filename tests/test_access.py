@@ -4,7 +4,7 @@ from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import OutboundCase
+from .common import OutboundCase, load_french
 
 MANAGER_GROUP = "crm_workflow_automation.group_workflow_automation_manager"
 RUN_BUTTONS = ("action_run_now", "action_cancel", "action_retry")
@@ -234,8 +234,7 @@ class TestTestRecordFlag(AccessCase):
             Lead.create({"name": "Fake test", "user_id": self.seller.id, "workflow_test_id": self.workflow.id})
 
     def test_refusal_is_in_the_users_language(self):
-        self.env["res.lang"]._activate_lang("fr_FR")
-        self.env["ir.module.module"]._load_module_terms(["crm_workflow_automation"], ["fr_FR"], overwrite=True)
+        load_french(self.env)
         seller_fr = self.new_salesman("wa_acc_seller_fr", lang="fr_FR")
         lead = self.create_leads(user_id=seller_fr.id).with_user(seller_fr).with_context(lang="fr_FR")
         with self.assertRaisesRegex(

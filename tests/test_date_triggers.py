@@ -7,7 +7,7 @@ from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
-from .common import WorkflowAutomationCase
+from .common import WorkflowAutomationCase, messages_containing
 
 
 @tagged("post_install", "-at_install")
@@ -35,10 +35,6 @@ class TestDateTriggers(WorkflowAutomationCase):
             active=active,
             team_ids=[Command.set(self.team_a.ids)],
         )
-
-    def scan_at(self, moment):
-        with freeze_time(moment):
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
 
     def test_fires_once_at_the_hour_of_the_occurrence(self):
         with freeze_time("2026-03-01 08:00"):
@@ -149,10 +145,6 @@ class TestInactivityTriggers(WorkflowAutomationCase):
         self.env.cr.execute("UPDATE crm_lead SET write_date = %s WHERE id IN %s", [moment, tuple(leads.ids)])
         leads.invalidate_recordset(["write_date"])
 
-    def scan_at(self, moment):
-        with freeze_time(moment):
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
-
     def test_stale_deal_fires_once_per_period_of_inactivity(self):
         workflow = self.stale_workflow()
         stale = self.create_leads(stage=self.stage_proposition)
@@ -187,10 +179,6 @@ class TestScanIsolation(WorkflowAutomationCase):
         super().setUpClass()
         cls.company.partner_id.tz = "Asia/Tokyo"
         cls.deadline_field = cls.model_field("date_deadline")
-
-    def scan_at(self, moment):
-        with freeze_time(moment):
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
 
     def assert_others_go_on(self, bad_trigger, break_it):
         """Scan a workflow with ``bad_trigger`` (values), broken by ``break_it(trigger)``, beside a
@@ -230,7 +218,7 @@ class TestScanIsolation(WorkflowAutomationCase):
     @staticmethod
     def scan_notices(trigger):
         error = escape(trigger.scan_error)
-        return trigger.workflow_id.message_ids.filtered(lambda message: error in (message.body or ""))
+        return messages_containing(trigger.workflow_id, error)
 
     def set_column(self, trigger, column, value):
         """Write what the form would refuse today, as data saved before the bound was."""

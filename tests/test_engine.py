@@ -2,10 +2,10 @@ import re
 
 from odoo.tests import tagged
 
-from .common import WorkflowAutomationCase
+from .common import WorkflowAutomationCase, messages_containing
 
 
-@tagged("post_install", "-at_install")
+@tagged("post_install", "-at_install", "is_query_count")
 class TestEngine(WorkflowAutomationCase):
     def test_batch_of_500_mixed_leads_fires_only_on_matching_ones(self):
         # 5 groups of 100: only pipeline A's leads that change stage fire
@@ -22,15 +22,12 @@ class TestEngine(WorkflowAutomationCase):
             self.stage_proposition, [{"kind": "assign_user", "user_id": self.owner.id}]
         )
         self.env.invalidate_all()
-        with self.capture_queries() as queries:
+        with self.trap_runs() as trap, self.capture_queries() as queries:
             leads.write({"stage_id": self.stage_proposition.id})
 
         self.assertEqual(in_scope.user_id, self.owner)
         self.assertNotIn(self.owner, (leads - in_scope).user_id)
-        runs = self.runs(workflow)
-        self.assertEqual(len(runs), 200)
-        self.assertEqual(set(runs.mapped("res_id")), set(in_scope.ids))
-        self.assertEqual(set(runs.mapped("state")), {"done"})
+        trap.assert_runs(workflow, in_scope, state="done", count=200)
         # "assign user" is one write for the whole batch, not one per lead: Odoo flushes
         # it in statements of 100 rows, so 200 leads take 2 UPDATE statements, not 200.
         user_updates = [q for q in queries if re.search(r'UPDATE\s+"crm_lead"\s+SET.*"user_id"', q, re.S)]
@@ -40,32 +37,26 @@ class TestEngine(WorkflowAutomationCase):
         workflow = self.create_stage_workflow(
             self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id}]
         )
-        lead = self.create_leads()
-        lead.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
+        with self.trap_runs() as trap:
+            lead = self.qualify(user=self.salesman)
         self.assertEqual(lead.user_id, self.owner)
-        run = self.runs(workflow)
+        run = trap.assert_runs(workflow, lead, state="done")
         self.assertEqual(run.user_id, self.salesman)
         self.assertEqual(run.record_ref, lead)
-        self.assertEqual(run.state, "done")
 
     def test_write_matching_nothing_adds_no_query(self):
-        def move(lead):
-            lead.invalidate_recordset()
-            lead.write({"stage_id": self.stage_qualified.id})
-
         def create_workflows():
             # switched-on workflows watching stages, none in this lead's pipeline
             for stage in (self.stage_qualified, self.stage_proposition, self.stage_won):
                 self.create_stage_workflow(stage, [{"kind": "add_tags", "tag_ids": [self.tag.id]}],
                                            teams=self.team_b)
 
-        self.assert_no_extra_query(move, create_workflows, self.create_leads(4))
+        leads = self.create_leads(4)
+        with self.trap_runs() as trap:
+            self.assert_no_extra_query(self.qualify_afresh, create_workflows, leads)
+        trap.assert_none()
 
     def test_write_with_switched_off_workflows_and_their_test_records_adds_no_query(self):
-        def move(lead):
-            lead.invalidate_recordset()
-            lead.write({"stage_id": self.stage_qualified.id})
-
         test_leads = []
 
         def create_workflows():
@@ -76,20 +67,23 @@ class TestEngine(WorkflowAutomationCase):
                 )
                 test_leads.append(self.create_test_record(draft))
 
-        self.assert_no_extra_query(move, create_workflows, self.create_leads(4))
+        self.assert_no_extra_query(self.qualify_afresh, create_workflows, self.create_leads(4))
         # no snapshot nor per-record work for an ordinary lead: the index lists the test records
         vals = {"stage_id": self.stage_qualified.id}
         for lead, events in ((self.create_leads(), []), (test_leads[0], ["stage_reached"])):
             self.assertEqual(list(lead._workflow_events_for(vals)), events)
 
     def test_write_of_unwatched_field_adds_no_query(self):
-        self.assert_no_extra_query(
-            lambda lead: lead.write({"description": f"Lead {lead.id}"}),
-            lambda: self.create_stage_workflow(
-                self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id}]
-            ),
-            self.create_leads(4),
-        )
+        leads = self.create_leads(4)
+        with self.trap_runs() as trap:
+            self.assert_no_extra_query(
+                lambda lead: lead.write({"description": f"Lead {lead.id}"}),
+                lambda: self.create_stage_workflow(
+                    self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id}]
+                ),
+                leads,
+            )
+        trap.assert_none()
 
     def test_batch_matching_a_tag_action_runs_the_same_queries_for_10_and_500_leads(self):
         self.assert_batch_independent_queries([{"kind": "add_tags", "tag_ids": [self.tag.id]}])
@@ -106,18 +100,18 @@ class TestEngine(WorkflowAutomationCase):
             ],
         )
         workflow.message_subscribe(partner_ids=self.owner.partner_id.ids)
-        lead = self.create_leads(company_id=self.company.id)
-        lead.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
+        assign, note = workflow.trigger_ids.action_ids
+        with self.trap_runs() as trap:
+            lead = self.qualify(self.create_leads(company_id=self.company.id), self.salesman)
 
         self.assertEqual(lead.stage_id, self.stage_qualified, "the user's change is kept")
         self.assertEqual(lead.team_id, self.team_a)
-        failed = self.runs(workflow, "failed")
-        self.assertEqual(len(failed), 1)
+        failed = trap.assert_runs(assign, lead, state="failed")
         self.assertIn("compan", failed.message.lower())
-        skipped = self.runs(workflow, "skipped")
+        skipped = trap.assert_runs(note, lead, state="skipped")
         self.assertEqual(skipped.message, "An earlier action of this trigger failed.")
-        self.assertFalse(lead.message_ids.filtered(lambda m: "after the failure" in (m.body or "")))
-        notification = workflow.message_ids.filtered(lambda m: "failed" in (m.body or ""))
+        self.assertFalse(messages_containing(lead, "after the failure"))
+        notification = messages_containing(workflow, "failed")
         self.assertEqual(len(notification), 1)
         self.assertIn(self.owner.partner_id, notification.notified_partner_ids)
 
@@ -148,17 +142,12 @@ class TestEngine(WorkflowAutomationCase):
         self.assertIn("2.0", good[0].message_ids[0].body)
 
     def test_two_workflows_triggering_each_other_stop(self):
-        ping = self.create_stage_workflow(
-            self.stage_qualified, [{"kind": "set_stage", "stage_id": self.stage_proposition.id}], name="Ping"
-        )
-        pong = self.create_stage_workflow(
-            self.stage_proposition, [{"kind": "set_stage", "stage_id": self.stage_qualified.id}], name="Pong"
-        )
-        lead = self.create_leads()
-        lead.write({"stage_id": self.stage_qualified.id})
+        ping, pong = self.create_loop_workflows()
+        with self.trap_runs() as trap:
+            lead = self.qualify()
         # each (trigger, record) pair fires once per transaction: Ping's return is cut, and said
-        self.assertEqual(sorted(self.runs(ping).mapped("state")), ["done", "skipped"])
-        self.assertEqual(len(self.runs(pong)), 1)
+        self.assertEqual(sorted(trap.assert_runs(ping, lead, count=2).mapped("state")), ["done", "skipped"])
+        trap.assert_runs(pong, lead)
         self.assertEqual(lead.stage_id, self.stage_qualified)
 
     def test_long_chain_is_cut_at_the_depth_limit(self):
@@ -168,13 +157,15 @@ class TestEngine(WorkflowAutomationCase):
             for stage, next_stage in zip(stages[:-1], stages[1:], strict=True)
         ]
         lead = self.create_leads()
-        lead.write({"stage_id": stages[0].id})
+        with self.trap_runs() as trap:
+            lead.write({"stage_id": stages[0].id})
         # depth 0..4 run; the sixth link is stopped with a run saying so
         self.assertEqual(lead.stage_id, stages[5])
-        stopped = self.runs(workflows[5])
-        self.assertEqual(stopped.state, "skipped")
+        for workflow in workflows[:5]:
+            trap.assert_runs(workflow, lead, state="done")
+        stopped = trap.assert_runs(workflows[5], lead, state="skipped")
         self.assertIn("triggered each other 5 times", stopped.message)
-        self.assertFalse(self.runs(workflows[6]))
+        self.assertFalse(trap.of(workflows[6]))
 
     def test_creating_a_lead_fires_created_and_stage_reached_once_each(self):
         created = self.create_workflow(
@@ -199,10 +190,10 @@ class TestEngine(WorkflowAutomationCase):
                                        name=f"W{i}")
             for i in range(5)
         ]
-        lead = self.create_leads()
-        lead.write({"stage_id": self.stage_qualified.id})
+        with self.trap_runs() as trap:
+            lead = self.qualify()
         for workflow in workflows:
-            self.assertEqual(len(self.runs(workflow)), 1)
+            trap.assert_runs(workflow, lead)
 
     def test_actions_of_a_trigger_run_in_order(self):
         workflow = self.create_stage_workflow(
@@ -212,7 +203,7 @@ class TestEngine(WorkflowAutomationCase):
                 {"kind": "note", "note_body": "Owner is {{ object.user_id.name }}"},
             ],
         )
-        lead = self.create_leads()
-        lead.write({"stage_id": self.stage_qualified.id})
+        with self.trap_runs() as trap:
+            lead = self.qualify()
         self.assertIn("Owner is Oscar Owner", lead.message_ids[0].body)
-        self.assertEqual(len(self.runs(workflow, "done")), 2)
+        trap.assert_runs(workflow, lead, state="done", count=2)

@@ -6,13 +6,13 @@ from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
-from .common import CommittedWorkflowCase, WorkflowAutomationCase
+from .common import CommittedWorkflowCase, WorkflowAutomationCase, messages_containing
 
 AUTO_COMPLETED = "Completed automatically: the record left the stage."
 LEFT_THE_STAGE = "The record left the stage it was in when the follow-up was added."
 
 
-@tagged("post_install", "-at_install")
+@tagged("post_install", "-at_install", "is_query_count")
 class TestFollowups(WorkflowAutomationCase):
     """Follow-ups: one activity or an activity plan, their "when completed" effect, and
     their completion when the record leaves the stage."""
@@ -26,14 +26,6 @@ class TestFollowups(WorkflowAutomationCase):
     def followup(self, **values):
         """A follow-up action: one call, unless ``values`` say otherwise."""
         return {"kind": "activity", "activity_type_id": self.activity_call.id, **values}
-
-    def fire(self, *actions, leads=None, stage=None):
-        """Run ``actions`` by moving ``leads`` (one new lead by default) to ``stage`` (Qualified)."""
-        stage = stage or self.stage_qualified
-        workflow = self.create_stage_workflow(stage, list(actions))
-        leads = leads or self.create_leads()
-        leads.with_user(self.salesman).write({"stage_id": stage.id})
-        return workflow, leads
 
     def three_step_plan(self):
         return self.create_plan([
@@ -76,7 +68,7 @@ class TestFollowups(WorkflowAutomationCase):
             self.assertEqual(activities.mapped("user_id"), self.salesman | self.salesman | self.owner,
                              "on demand: the record's owner; otherwise the template's user")
             self.assertEqual(activities.workflow_action_id, workflow.trigger_ids.action_ids)
-            started = lead.message_ids.filtered(lambda m: "has been started" in (m.body or ""))
+            started = messages_containing(lead, "has been started")
             self.assertEqual(len(started), 1)
             self.assertIn("Onboarding", started.body)
             self.assertIn("Send the offer, assigned to Oscar Owner", started.body)
@@ -229,7 +221,7 @@ class TestFollowups(WorkflowAutomationCase):
         )
         self.mark_done(lead.activity_ids)
         self.assertEqual(self.runs(won).state, "done")
-        self.assertTrue(lead.message_ids.filtered(lambda m: "won by a follow-up" in (m.body or "")))
+        self.assertTrue(messages_containing(lead, "won by a follow-up"))
         self.assertEqual(self.effect_runs(workflow).state, "done")
 
     def project_followup_workflow(self, **values):
@@ -279,7 +271,7 @@ class TestFollowups(WorkflowAutomationCase):
         self.assertTrue(lead.workflow_followup_pending)
         lead.write({"stage_id": self.stage_proposition.id})
         self.assertEqual(lead.activity_ids, other, "only the follow-up's activities are completed")
-        done = lead.message_ids.filtered(lambda m: AUTO_COMPLETED in (m.body or ""))
+        done = messages_containing(lead, AUTO_COMPLETED)
         self.assertEqual(len(done), 3)
         self.assertEqual(lead.stage_id, self.stage_proposition, "no effect")
         self.assertFalse(self.effect_runs(workflow), "no run: auto-completion is not a completion by the user")
@@ -300,24 +292,16 @@ class TestFollowups(WorkflowAutomationCase):
         self.assertTrue(lead.workflow_followup_pending, "its open follow-up still flags the record")
 
     def test_stage_write_of_records_without_self_completing_followups_adds_no_query(self):
-        def move(lead):
-            lead.invalidate_recordset()
-            lead.write({"stage_id": self.stage_qualified.id})
-
         self.assert_no_extra_query(
-            move,
+            self.qualify_afresh,
             lambda: self.create_stage_workflow(self.stage_proposition, [self.followup(followup_auto_complete=True)]),
             self.create_leads(4),
         )
 
     def test_switched_off_self_completing_followups_add_no_query(self):
-        def move(lead):
-            lead.invalidate_recordset()
-            lead.write({"stage_id": self.stage_qualified.id})
-
         leads = self.create_leads(4, workflow_followup_pending=True)
         self.assert_no_extra_query(
-            move,
+            self.qualify_afresh,
             lambda: self.create_stage_workflow(
                 self.stage_proposition, [self.followup(followup_auto_complete=True)], active=False
             ),
@@ -325,15 +309,14 @@ class TestFollowups(WorkflowAutomationCase):
         )
 
 
-@tagged("post_install", "-at_install")
+@tagged("post_install", "-at_install", "is_query_count")
 class TestActivityTriggers(WorkflowAutomationCase):
     """Triggers "activity of type T created" and "activity of type T done"."""
 
-    def note_workflow(self, kind, activity_type=None, condition="[]", **values):
-        trigger = {
+    def activity_note_workflow(self, kind, activity_type=None, condition="[]", **values):
+        return self.note_workflow({
             "kind": kind, "activity_type_id": activity_type.id if activity_type else False, "filter_domain": condition,
-        }
-        return self.create_workflow([{**trigger, "actions": [{"kind": "note", "note_body": "fired"}]}], **values)
+        }, **values)
 
     def add_activity(self, records, activity_type=None):
         return self.env["mail.activity"].create([
@@ -347,7 +330,7 @@ class TestActivityTriggers(WorkflowAutomationCase):
         ])
 
     def test_activity_created_of_a_type(self):
-        workflow = self.note_workflow("activity_created", self.activity_call)
+        workflow = self.activity_note_workflow("activity_created", self.activity_call)
         call_lead, todo_lead = self.create_leads(2)
         self.add_activity(call_lead)
         self.add_activity(todo_lead, self.env.ref("mail.mail_activity_data_todo"))
@@ -357,7 +340,7 @@ class TestActivityTriggers(WorkflowAutomationCase):
         self.assertIn("fired", call_lead.message_ids[0].body)
 
     def test_activity_done_of_any_type_in_a_batch(self):
-        workflow = self.note_workflow("activity_done")
+        workflow = self.activity_note_workflow("activity_done")
         leads = self.create_leads(3)
         todo = self.env.ref("mail.mail_activity_data_todo")
         activities = self.add_activity(leads[:2]) | self.add_activity(leads[2:], todo)
@@ -367,7 +350,7 @@ class TestActivityTriggers(WorkflowAutomationCase):
         self.assertEqual(self.runs(workflow).user_id, self.salesman)
 
     def test_activity_done_when_a_followup_completes_itself(self):
-        workflow = self.note_workflow("activity_done", self.activity_call)
+        workflow = self.activity_note_workflow("activity_done", self.activity_call)
         self.create_stage_workflow(
             self.stage_qualified,
             [{"kind": "activity", "activity_type_id": self.activity_call.id, "followup_auto_complete": True}],
@@ -379,7 +362,7 @@ class TestActivityTriggers(WorkflowAutomationCase):
         self.assertEqual(self.runs(workflow).res_id, lead.id)
 
     def test_activity_triggers_keep_scope_and_condition(self):
-        workflow = self.note_workflow(
+        workflow = self.activity_note_workflow(
             "activity_created", condition="[('expected_revenue', '>=', 1000)]", team_ids=[Command.set(self.team_a.ids)]
         )
         big, small = self.create_leads(2, expected_revenue=5000)
@@ -389,7 +372,7 @@ class TestActivityTriggers(WorkflowAutomationCase):
         self.assertEqual(self.runs(workflow).res_id, big.id)
 
     def test_activity_triggers_keep_the_company(self):
-        workflow = self.note_workflow("activity_created")
+        workflow = self.activity_note_workflow("activity_created")
         other_company = self.env["res.company"].create({"name": "Lead Co"})
         ours, theirs = self.create_leads(2, team_id=False, user_id=False)
         theirs.company_id = other_company
@@ -397,7 +380,7 @@ class TestActivityTriggers(WorkflowAutomationCase):
         self.assertEqual(self.runs(workflow).res_id, ours.id)
 
     def test_activity_trigger_on_projects(self):
-        workflow = self.note_workflow("activity_done", target="project.project")
+        workflow = self.activity_note_workflow("activity_done", target="project.project")
         project = self.create_project()
         self.add_activity(project).action_done()
         self.assertEqual(self.runs(workflow).res_id, project.id)
@@ -418,7 +401,7 @@ class TestActivityTriggers(WorkflowAutomationCase):
     def test_activity_type_of_another_model_refused(self):
         partner_type = self.env["mail.activity.type"].create({"name": "Partner only", "res_model": "res.partner"})
         with self.assertRaisesRegex(ValidationError, "field “Activity type”: this activity type is made for another"):
-            self.note_workflow("activity_done", partner_type, active=False)
+            self.activity_note_workflow("activity_done", partner_type, active=False)
 
     def test_activities_of_other_models_cost_nothing(self):
         partners = self.env["res.partner"].create([{"name": f"Partner {index}"} for index in range(4)])
@@ -428,7 +411,7 @@ class TestActivityTriggers(WorkflowAutomationCase):
 
         def create_workflows():
             for kind in ("activity_created", "activity_done"):
-                self.note_workflow(kind, name=kind)
+                self.activity_note_workflow(kind, name=kind)
 
         self.assert_no_extra_query(add_and_complete, create_workflows, partners)
         self.assertFalse(self.env["workflow.automation.run"].search([("res_model", "=", "res.partner")]))

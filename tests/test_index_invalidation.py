@@ -1,7 +1,7 @@
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
-from .common import CommittedWorkflowCase
+from .common import CommittedWorkflowCase, messages_containing
 
 
 @tagged("post_install", "-at_install")
@@ -52,7 +52,7 @@ class TestIndexInvalidation(CommittedWorkflowCase):
     @staticmethod
     def count_notes(lead):
         lead.invalidate_recordset(["message_ids"])
-        return len(lead.message_ids.filtered(lambda message: "switched" in (message.body or "")))
+        return len(messages_containing(lead, "switched"))
 
     def test_switched_off_workflow_stops_firing_at_once(self):
         self.switch_with_concurrent_request(active=False)

@@ -25,10 +25,9 @@ class TestScopeNeverWidens(WorkflowAutomationCase):
         workflow.message_subscribe(partner_ids=self.salesman.partner_id.ids)
         return workflow
 
-    def move_to_qualified(self, team):
-        lead = self.create_leads(team=team)
-        self.drag(lead, {"stage_id": self.stage_qualified.id}, self.salesman)
-        return lead
+    def drag_to_qualified(self, team):
+        """The salesman drags a new lead of ``team`` to Qualified."""
+        return self.qualify(self.create_leads(team=team), self.salesman, drag=True)
 
     def test_deleting_the_only_pipeline_switches_the_workflow_off(self):
         workflow = self.tag_workflow(self.team_a)
@@ -39,7 +38,7 @@ class TestScopeNeverWidens(WorkflowAutomationCase):
         self.assertIn("Pipeline A", notice.body)
         self.assertIn("Pipelines", notice.body)
         self.assertIn(self.salesman.partner_id, notice.notified_partner_ids, "its followers are told")
-        lead = self.move_to_qualified(self.team_b)
+        lead = self.drag_to_qualified(self.team_b)
         self.assertFalse(lead.tag_ids)
         self.assertFalse(self.runs(workflow))
 
@@ -49,8 +48,8 @@ class TestScopeNeverWidens(WorkflowAutomationCase):
         self.team_a.unlink()
 
         self.assertTrue(workflow.active)
-        self.assertEqual(self.move_to_qualified(self.team_b).tag_ids, self.tag)
-        self.assertFalse(self.move_to_qualified(team_c).tag_ids)
+        self.assertEqual(self.drag_to_qualified(self.team_b).tag_ids, self.tag)
+        self.assertFalse(self.drag_to_qualified(team_c).tag_ids)
 
     def test_archiving_the_only_pipeline_keeps_the_scope(self):
         workflow = self.tag_workflow(self.team_a)
@@ -58,7 +57,7 @@ class TestScopeNeverWidens(WorkflowAutomationCase):
         self.team_a.action_archive()
 
         self.assertTrue(workflow.active)
-        self.assertFalse(self.move_to_qualified(self.team_b).tag_ids)
+        self.assertFalse(self.drag_to_qualified(self.team_b).tag_ids)
         self.drag(lead_a, {"stage_id": self.stage_qualified.id}, self.salesman)
         self.assertEqual(lead_a.tag_ids, self.tag, "its opportunities are still in the scope")
 
@@ -72,10 +71,9 @@ class TestScopeNeverWidens(WorkflowAutomationCase):
                 team_ids=[Command.set(self.team_a.ids)],
             )
             self.create_leads(team=self.team_b, date_deadline=date(2026, 3, 5))
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+        self.scan_at("2026-03-01 08:00")
         self.team_a.action_archive()
-        with freeze_time("2026-03-05 12:00"):
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+        self.scan_at("2026-03-05 12:00")
         self.assertFalse(self.runs(workflow))
 
     def test_deleting_the_only_project_switches_the_workflow_off(self):

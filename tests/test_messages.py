@@ -1,7 +1,7 @@
 from odoo.tests import tagged
 from odoo.tools import html2plaintext, mute_logger
 
-from .common import OutboundCase, WorkflowAutomationCase, closed_port_url
+from .common import OutboundCase, WorkflowAutomationCase, closed_port_url, load_french
 
 ACTION_LOGGER = "odoo.addons.crm_workflow_automation.models.workflow_automation_action"
 BROKEN_BODY = '<p>Hello <t t-out="object.no_such_field"/>, "see" &amp; sign</p>'
@@ -14,8 +14,7 @@ class FrenchCase(WorkflowAutomationCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env["res.lang"]._activate_lang("fr_FR")
-        cls.env["ir.module.module"]._load_module_terms(["crm_workflow_automation"], ["fr_FR"], overwrite=True)
+        load_french(cls.env)
         cls.salesman_fr = cls.new_salesman("wa_salesman_fr", name="Sacha Vendeur", lang="fr_FR")
         cls.manager_fr = cls.new_workflow_manager("wa_manager_fr", name="Françoise Manager", lang="fr_FR")
         cls.partner_fr = cls.env["res.partner"].create({"name": "Dupont SA", "lang": "fr_FR"})

@@ -10,26 +10,19 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import config
 
-from .common import WEBHOOK_ALLOWED_HOSTS, CommittedWorkflowCase, OutboundCase, WebhookEndpoint, closed_port_url
+from .common import (
+    WEBHOOK_ALLOWED_HOSTS,
+    CommittedWorkflowCase,
+    OutboundCase,
+    WebhookEndpoint,
+    closed_port_url,
+    messages_containing,
+)
 
 
 @tagged("post_install", "-at_install")
 class TestWebhook(OutboundCase):
     """Webhooks POSTed to a real HTTP server on 127.0.0.1, by the queue of delayed actions."""
-
-    def webhook_workflow(self, url=None, target="crm.lead", kind="stage_reached", active=True, **action):
-        trigger = {"kind": kind, "stage_id": self.stage_qualified.id} if kind == "stage_reached" else {"kind": kind}
-        return self.create_workflow(
-            [{**trigger, "actions": [{"kind": "webhook", "webhook_url": url or self.endpoint.url, **action}]}],
-            name="Tell the ERP",
-            target=target,
-            active=active,
-        )
-
-    def qualify(self, leads=None):
-        leads = leads or self.create_leads()
-        leads.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
-        return leads
 
     def test_test_record_is_not_sent_but_noted(self):
         """A switched-off workflow acts on its test record: the webhook is recorded, not POSTed."""
@@ -51,7 +44,7 @@ class TestWebhook(OutboundCase):
             tag_ids=[Command.set(self.tag.ids)], date_deadline=date(2026, 5, 1), expected_revenue=1200.5,
             priority="2", description="<p>Big one</p>", date_automation_last=datetime(2026, 4, 2, 13, 30),
         )
-        self.qualify(lead)
+        self.qualify(lead, self.salesman)
         self.run_queue()
         run = self.runs(workflow)
         self.assertEqual((run.state, run.message), ("done", "HTTP 200: ok"))
@@ -81,12 +74,12 @@ class TestWebhook(OutboundCase):
     def test_the_user_never_waits_for_the_endpoint(self):
         workflow = self.webhook_workflow()
         self.endpoint.responses = [(200, "slow", 3)]
-        lead = self.qualify()
+        lead = self.qualify(user=self.salesman)
         self.assertFalse(self.endpoint.received, "nothing is sent during the user's write")
         run = self.runs(workflow)
         self.assertEqual(run.state, "scheduled")
         self.assertLessEqual(run.date_due, fields.Datetime.now(), "due at once")
-        self.assertFalse(lead.message_ids.filtered(lambda m: "Scheduled by" in (m.body or "")),
+        self.assertFalse(messages_containing(lead, "Scheduled by"),
                          "an immediate webhook is not announced in the chatter")
         cron = self.env.ref("crm_workflow_automation.workflow_automation_run_cron")
         trigger = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)], order="id desc", limit=1)
@@ -105,7 +98,7 @@ class TestWebhook(OutboundCase):
 
     def test_endpoint_down_fails_the_runs_only(self):
         workflow = self.webhook_workflow(url=closed_port_url(), webhook_retries=0)
-        leads = self.qualify(self.create_leads(3))
+        leads = self.qualify(user=self.salesman, count=3)
         self.run_queue()
         self.assertEqual(leads.stage_id, self.stage_qualified, "the user's change is kept")
         runs = self.runs(workflow).sorted("res_id")
@@ -119,7 +112,7 @@ class TestWebhook(OutboundCase):
     def test_slow_endpoint_times_out(self):
         workflow = self.webhook_workflow(webhook_timeout=1, webhook_retries=0)
         self.endpoint.responses = [(200, "too late", 3)]
-        lead = self.qualify()
+        lead = self.qualify(user=self.salesman)
         self.run_queue()
         run = self.runs(workflow)
         self.assertEqual((run.state, run.message), ("failed", self.failed_message("no answer within 1 seconds")))
@@ -129,7 +122,7 @@ class TestWebhook(OutboundCase):
         """No retry while the run is locked: a new due date, later each time (1, then 2 minutes)."""
         workflow = self.webhook_workflow(webhook_retries=2)
         self.endpoint.responses = [(500, "busy", 0), (503, "still busy", 0)]
-        self.qualify()
+        self.qualify(user=self.salesman)
         run = self.runs(workflow)
         for attempt, (problem, minutes) in enumerate([("HTTP 500: busy", 1), ("HTTP 503: still busy", 2)], 1):
             start = fields.Datetime.now()
@@ -149,7 +142,7 @@ class TestWebhook(OutboundCase):
     def test_server_error_after_the_retries_fails_the_run(self):
         workflow = self.webhook_workflow(webhook_retries=1)
         self.endpoint.responses = [(503, "down", 0), (502, "still down", 0)]
-        self.qualify()
+        self.qualify(user=self.salesman)
         self.run_queue()
         run = self.runs(workflow)
         self.make_due(run)
@@ -159,7 +152,7 @@ class TestWebhook(OutboundCase):
     def test_client_error_is_not_retried_and_its_answer_is_truncated(self):
         workflow = self.webhook_workflow(webhook_retries=2)
         self.endpoint.responses = [(404, "x" * 2000, 0)]
-        self.qualify()
+        self.qualify(user=self.salesman)
         self.run_queue()
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
@@ -169,7 +162,7 @@ class TestWebhook(OutboundCase):
     def test_batch_of_records_is_sent_record_by_record(self):
         workflow = self.webhook_workflow()
         self.endpoint.responses = [(200, "ok", 0), (400, "bad", 0), (200, "ok", 0)]
-        leads = self.qualify(self.create_leads(3))
+        leads = self.qualify(user=self.salesman, count=3)
         self.run_queue()
         self.assertEqual(len(self.endpoint.received), 3, "nothing sent twice when one record fails")
         self.assertEqual(sorted(payload["id"] for payload in self.endpoint.payloads), sorted(leads.ids))
@@ -177,7 +170,7 @@ class TestWebhook(OutboundCase):
 
     def test_every_post_carries_its_run_as_idempotency_key(self):
         workflow = self.webhook_workflow()
-        self.qualify(self.create_leads(2))
+        self.qualify(user=self.salesman, count=2)
         self.run_queue()
         uuid = self.env["ir.config_parameter"].get_param("database.uuid")
         runs = self.runs(workflow)
@@ -191,7 +184,7 @@ class TestWebhook(OutboundCase):
         then waiting for the answer, 3 s each) no longer fits is left due, and the cron called again."""
         workflow = self.webhook_workflow(webhook_timeout=3)
         self.endpoint.responses = [(200, "slow", 2)] * 3
-        self.qualify(self.create_leads(3))
+        self.qualify(user=self.salesman, count=3)
         cron = self.env.ref("crm_workflow_automation.workflow_automation_run_cron")
         Trigger = self.env["ir.cron.trigger"]
         triggers = Trigger.search([("cron_id", "=", cron.id)])
@@ -319,17 +312,12 @@ class TestEmail(OutboundCase):
             [{"kind": "email", "mail_template_id": (template or self.create_template()).id, **action}],
         )
 
-    def qualify(self, user):
-        lead = self.create_leads()  # owned by the salesman, another user
-        lead.with_user(user).write({"stage_id": self.stage_qualified.id})
-        return lead
-
     def sent_message(self, lead):
         return lead.message_ids.filtered(lambda m: m.subject == "Your project Opportunity 0")
 
     def test_sent_as_the_triggering_user_whatever_the_template_says(self):
         self.email_workflow(self.create_template(email_from="{{ object.user_id.email_formatted }}"))
-        lead = self.qualify(self.sales_manager)
+        lead = self.qualify(user=self.sales_manager)  # of a lead owned by the salesman, another user
         message = self.sent_message(lead)
         self.assertEqual(message.author_id, self.sales_manager.partner_id)
         self.assertEqual(message.email_from, self.sales_manager.email_formatted)
@@ -337,7 +325,7 @@ class TestEmail(OutboundCase):
 
     def test_delayed_email_is_sent_as_the_triggering_user(self):
         workflow = self.email_workflow(delay=1, delay_unit="hours")
-        lead = self.qualify(self.sales_manager)
+        lead = self.qualify(user=self.sales_manager)
         self.runs(workflow).action_run_now()  # by an administrator
         message = self.sent_message(lead)
         self.assertEqual(message.author_id, self.sales_manager.partner_id)
@@ -345,12 +333,12 @@ class TestEmail(OutboundCase):
 
     def test_sent_from_a_fixed_address(self):
         self.email_workflow(email_from_mode="fixed", email_from="Sales <sales@example.com>")
-        message = self.sent_message(self.qualify(self.sales_manager))
+        message = self.sent_message(self.qualify(user=self.sales_manager))
         self.assertEqual(message.email_from, "Sales <sales@example.com>")
 
     def test_template_error_fails_that_run_only(self):
         workflow = self.email_workflow(self.create_template(subject="{{ object.name / 0 }}"))
-        lead = self.qualify(self.sales_manager)
+        lead = self.qualify(user=self.sales_manager)
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
         self.assertTrue(run.message.startswith("Template “Follow-up”: "), run.message)

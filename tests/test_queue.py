@@ -1,48 +1,27 @@
 from datetime import timedelta
 
-from freezegun import freeze_time
-
 from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
-from .common import WorkflowAutomationCase
+from .common import WorkflowAutomationCase, messages_containing
 
 
 @tagged("post_install", "-at_install")
 class TestDelayedActions(WorkflowAutomationCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.Run = cls.env["workflow.automation.run"]
-
     def delayed_workflow(self, delay=2, unit="days", **action):
         return self.create_stage_workflow(
             self.stage_qualified,
             [{"kind": "note", "note_body": "later", "delay": delay, "delay_unit": unit, **action}],
         )
 
-    def qualify(self, count=1):
-        leads = self.create_leads(count)
-        leads.write({"stage_id": self.stage_qualified.id})
-        return leads
-
-    def run_queue_at(self, moment):
-        with freeze_time(moment):
-            self.Run._cron_execute_due_runs()
-
-    def notes(self, lead):
-        return lead.message_ids.filtered(lambda m: "later" in (m.body or ""))
-
     def test_delayed_action_is_scheduled_not_run(self):
         workflow = self.delayed_workflow()
-        start = fields.Datetime.now()
-        lead = self.qualify()
-        run = self.runs(workflow)
-        self.assertEqual(run.state, "scheduled")
-        self.assertAlmostEqual(run.date_due, start + timedelta(days=2), delta=timedelta(minutes=1))
+        with self.trap_runs() as trap:
+            lead = self.qualify()
+        run = trap.assert_scheduled(workflow, lead, delay=timedelta(days=2))
         self.assertEqual(run.stage_ref, self.stage_qualified.id)
-        self.assertFalse(self.notes(lead))
+        self.assertFalse(messages_containing(lead, "later"))
         cron = self.env.ref("crm_workflow_automation.workflow_automation_run_cron")
         triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
         self.assertIn(run.date_due.replace(second=0), [t.call_at.replace(second=0) for t in triggers],
@@ -67,24 +46,24 @@ class TestDelayedActions(WorkflowAutomationCase):
         log = lead.message_ids[0]
         self.assertIn("Scheduled by the workflow “Follow &lt;up&gt;”: Post an internal note, on", log.body)
         self.assertIn("Assign to a user, on", log.body)
-        self.assertEqual(len(lead.message_ids.filtered(lambda m: "Scheduled by" in (m.body or ""))), 1)
+        self.assertEqual(len(messages_containing(lead, "Scheduled by")), 1)
 
     def test_queue_runs_due_actions_only(self):
         workflow = self.delayed_workflow(delay=3, unit="hours")
         lead = self.qualify()
         run = self.runs(workflow)
-        self.run_queue_at(run.date_due - timedelta(minutes=5))
+        self.run_queue(at=run.date_due - timedelta(minutes=5))
         self.assertEqual(run.state, "scheduled")
-        self.run_queue_at(run.date_due + timedelta(minutes=1))
+        self.run_queue(at=run.date_due + timedelta(minutes=1))
         self.assertEqual(run.state, "done")
-        self.assertEqual(len(self.notes(lead)), 1)
+        self.assertEqual(len(messages_containing(lead, "later")), 1)
 
     def test_due_runs_of_one_action_run_as_one_batch(self):
         workflow = self.create_stage_workflow(
             self.stage_qualified, [{"kind": "assign_user", "user_id": self.owner.id, "delay": 1}]
         )
-        leads = self.qualify(5)
-        self.run_queue_at(fields.Datetime.now() + timedelta(days=1, minutes=1))
+        leads = self.qualify(count=5)
+        self.run_queue(at=fields.Datetime.now() + timedelta(days=1, minutes=1))
         self.assertEqual(set(self.runs(workflow).mapped("state")), {"done"})
         self.assertEqual(leads.user_id, self.owner)
 
@@ -92,25 +71,25 @@ class TestDelayedActions(WorkflowAutomationCase):
         workflow = self.delayed_workflow()
         lead = self.qualify()
         lead.stage_id = self.stage_proposition
-        self.run_queue_at(fields.Datetime.now() + timedelta(days=3))
+        self.run_queue(at=fields.Datetime.now() + timedelta(days=3))
         run = self.runs(workflow)
         self.assertEqual(run.state, "skipped")
         self.assertIn("left the stage", run.message)
-        self.assertFalse(self.notes(lead))
+        self.assertFalse(messages_containing(lead, "later"))
 
     def test_stage_check_can_be_switched_off(self):
         workflow = self.delayed_workflow(require_same_stage=False)
         lead = self.qualify()
         lead.stage_id = self.stage_proposition
-        self.run_queue_at(fields.Datetime.now() + timedelta(days=3))
+        self.run_queue(at=fields.Datetime.now() + timedelta(days=3))
         self.assertEqual(self.runs(workflow).state, "done")
-        self.assertTrue(self.notes(lead))
+        self.assertTrue(messages_containing(lead, "later"))
 
     def test_switched_off_workflow_skips_its_due_runs(self):
         workflow = self.delayed_workflow()
         self.qualify()
         workflow.active = False
-        self.run_queue_at(fields.Datetime.now() + timedelta(days=3))
+        self.run_queue(at=fields.Datetime.now() + timedelta(days=3))
         self.assertEqual(self.runs(workflow).message, "The workflow was switched off.")
 
     def test_deleting_the_record_cancels_its_scheduled_runs(self):
@@ -151,16 +130,16 @@ class TestDelayedActions(WorkflowAutomationCase):
 
     def test_cancel_run_now_and_retry(self):
         workflow = self.delayed_workflow()
-        first, second = self.qualify(2)
-        runs = self.runs(workflow)
-        run_first = runs.filtered(lambda r: r.res_id == first.id)
-        run_second = runs - run_first
+        with self.trap_runs() as trap:
+            first, second = self.qualify(count=2)
+        trap.assert_scheduled(workflow, first | second)
+        run_first, run_second = trap.of(workflow, first), trap.of(workflow, second)
         run_first.action_cancel()
         self.assertEqual(run_first.state, "cancelled")
         run_second.action_run_now()
         self.assertEqual(run_second.state, "done")
-        self.assertTrue(self.notes(second))
-        self.assertFalse(self.notes(first))
+        self.assertTrue(messages_containing(second, "later"))
+        self.assertFalse(messages_containing(first, "later"))
         with self.assertRaisesRegex(UserError, "Retry"):
             run_second.action_retry()
         with self.assertRaisesRegex(UserError, "Run now"):
@@ -182,9 +161,16 @@ class TestDelayedActions(WorkflowAutomationCase):
             {"kind": "assign_user", "user_id": self.owner.id},
             {"kind": "note", "note_body": "later", "delay": 5, "delay_unit": "days"},
         ])
-        lead = self.qualify()
+        assign, note = workflow.trigger_ids.action_ids
+        with self.trap_runs() as trap:
+            lead = self.qualify()
         self.assertEqual(lead.user_id, self.owner)
-        self.assertEqual(sorted(self.runs(workflow).mapped("state")), ["done", "scheduled"])
+        trap.assert_runs(assign, lead, state="done")
+        trap.assert_scheduled(note, lead, delay=timedelta(days=5))
+        self.assertFalse(messages_containing(lead, "later"))
+        trap.perform()
+        trap.assert_runs(note, lead, state="done")
+        self.assertEqual(len(messages_containing(lead, "later")), 1)
 
     def test_negative_delay_refused(self):
         with self.assertRaisesRegex(ValidationError, "field “Delay”: the delay cannot be negative"):

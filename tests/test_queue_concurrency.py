@@ -3,7 +3,7 @@ from datetime import timedelta
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
 
-from .common import CommittedWorkflowCase
+from .common import CommittedWorkflowCase, messages_containing
 
 QUEUE = 20
 
@@ -35,7 +35,7 @@ class TestQueueConcurrency(CommittedWorkflowCase):
             runs = env["workflow.automation.run"].browse(self.ids["runs"])
             self.assertEqual(set(runs.mapped("state")), {"done"})
             for lead in env["crm.lead"].browse(self.ids["leads"]):
-                notes = lead.message_ids.filtered(lambda m: "queued note" in (m.body or ""))
+                notes = messages_containing(lead, "queued note")
                 self.assertEqual(len(notes), 1, lead.name)
 
     def test_two_processes_never_take_the_same_run(self):

@@ -240,11 +240,9 @@ class TestCopyAndRepeat(WorkflowAutomationCase):
         self.assertEqual(run.state, "scheduled")
         self.assertAlmostEqual(run.date_due, start + relativedelta(months=6), delta=timedelta(minutes=1))
         Repeat = self.env["crm.lead"].with_context(active_test=False)
-        with freeze_time(run.date_due - timedelta(days=1)):
-            self.env["workflow.automation.run"]._cron_execute_due_runs()
+        self.run_queue(at=run.date_due - timedelta(days=1))
         self.assertFalse(Repeat.search([("workflow_origin_id", "=", lead.id)]), "not due yet")
-        with freeze_time(run.date_due + timedelta(minutes=1)):
-            self.env["workflow.automation.run"]._cron_execute_due_runs()
+        self.run_queue(at=run.date_due + timedelta(minutes=1))
         self.assertEqual(run.state, "done")
         repeat = Repeat.search([("workflow_origin_id", "=", lead.id)])
         self.assertEqual(repeat.name, "Renewal: Opportunity 0")

@@ -47,11 +47,10 @@ class TestTemplateAuthor(WorkflowAutomationCase):
             })],
         })
 
-    def qualify(self, workflow):
+    def switch_on_and_qualify(self, workflow):
+        """Switch ``workflow`` on; the salesman drags a new lead to Qualified."""
         workflow.active = True
-        lead = self.create_leads()
-        self.drag(lead, {"stage_id": self.stage_qualified.id}, self.salesman)
-        return lead
+        return self.qualify(user=self.salesman, drag=True)
 
     def admin_password(self):
         self.env.flush_all()
@@ -96,7 +95,7 @@ class TestTemplateAuthor(WorkflowAutomationCase):
         workflow = self.create_as(self.manager, [{
             "kind": "note", "note_body": "{{ object.name }} for {{ object.partner_id.name ||| nobody }}",
         }])
-        lead = self.qualify(workflow)
+        lead = self.switch_on_and_qualify(workflow)
         self.assertEqual(self.runs(workflow).state, "done")
         self.assertIn("Opportunity 0 for Acme Corp", lead.message_ids[0].body)
 
@@ -105,7 +104,7 @@ class TestTemplateAuthor(WorkflowAutomationCase):
         workflow = self.create_as(self.editor, [{
             "kind": "note", "note_body": "{{ object.partner_id.name.upper() or object.name }}",
         }])
-        lead = self.qualify(workflow)
+        lead = self.switch_on_and_qualify(workflow)
         self.assertEqual(self.runs(workflow).state, "done")
         self.assertIn("ACME CORP", lead.message_ids[0].body)
 
@@ -120,7 +119,7 @@ class TestTemplateAuthor(WorkflowAutomationCase):
         action.invalidate_recordset()
         action.activity_deadline = 3  # not a text: the editor's summary stays the editor's
         self.assertEqual(action.template_author_id, self.editor)
-        lead = self.qualify(workflow)
+        lead = self.switch_on_and_qualify(workflow)
         self.assertEqual(lead.activity_ids.summary, "ACME CORP")
 
     # ------------------------------------------------------------------
@@ -145,7 +144,7 @@ class TestTemplateAuthor(WorkflowAutomationCase):
             with self.subTest(attack=attack):
                 self.plant(workflow, self.manager, attack)
                 workflow.active = False
-                lead = self.qualify(workflow)
+                lead = self.switch_on_and_qualify(workflow)
                 run = self.runs(workflow).filtered(lambda r, lead=lead: r.res_id == lead.id)
                 self.assertEqual(run.state, "failed")
                 self.assertEqual(
@@ -166,7 +165,7 @@ class TestTemplateAuthor(WorkflowAutomationCase):
         self.assertEqual(action.template_author_id, self.manager, "not vouched for")
         action.with_user(self.editor).note_body = "{{ object.name.upper() }}!"
         self.assertEqual(action.template_author_id, self.editor)
-        lead = self.qualify(workflow)
+        lead = self.switch_on_and_qualify(workflow)
         self.assertIn("OPPORTUNITY 0!", lead.message_ids[0].body)
 
         consultant = self.env["workflow.automation.action"].create({
@@ -185,7 +184,7 @@ class TestTemplateAuthor(WorkflowAutomationCase):
         workflow = self.create_as(editor, [{"kind": "note", "note_body": "{{ object.name.upper() }}"}])
         editor.groups_id -= self.env.ref("mail.group_mail_template_editor")
         with mute_logger("odoo.addons.crm_workflow_automation.models.workflow_automation_action"):
-            self.qualify(workflow)
+            self.switch_on_and_qualify(workflow)
         self.assertEqual(self.runs(workflow).state, "failed")
 
     def test_a_non_editor_may_use_every_preset(self):

@@ -7,7 +7,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
 from ..models.workflow_automation_action import OUTBOUND_KINDS
-from .common import WorkflowAutomationCase
+from .common import WorkflowAutomationCase, messages_containing
 
 
 @tagged("post_install", "-at_install")
@@ -28,13 +28,6 @@ class TestTestMode(WorkflowAutomationCase):
     @staticmethod
     def note(text="fired"):
         return {"kind": "note", "note_body": text}
-
-    @staticmethod
-    def notes(record, text="fired"):
-        return record.message_ids.filtered(lambda message: text in (message.body or ""))
-
-    def qualify(self, records):
-        records.write({"stage_id": self.stage_qualified.id})
 
     # ------------------------------------------------------------------
     # The wizard
@@ -103,9 +96,9 @@ class TestTestMode(WorkflowAutomationCase):
 
         run = self.runs(workflow)
         self.assertEqual((run.res_id, run.state, run.is_test), (test_lead.id, "done", True))
-        self.assertEqual(len(self.notes(test_lead)), 1)
+        self.assertEqual(len(messages_containing(test_lead, "fired")), 1)
         self.assertEqual(self.runs(other_draft).res_id, other_test_lead.id)
-        self.assertFalse(self.notes(ordinary), "a switched-off workflow ignores ordinary records")
+        self.assertFalse(messages_containing(ordinary, "fired"), "a switched-off workflow ignores ordinary records")
 
     def test_test_record_fires_switched_on_workflows_like_any_record(self):
         live = self.create_stage_workflow(self.stage_qualified, [self.note("live")], name="Live")
@@ -127,7 +120,7 @@ class TestTestMode(WorkflowAutomationCase):
         )
         lead = self.create_test_record(workflow, stage_id=self.stage_proposition.id)
         self.assertEqual(len(self.runs(workflow, "done")), 2)
-        self.assertTrue(self.notes(lead, "created") and self.notes(lead, "reached"))
+        self.assertTrue(messages_containing(lead, "created") and messages_containing(lead, "reached"))
 
     def test_switching_a_tested_workflow_on_makes_it_fire_on_every_record(self):
         workflow = self.draft([self.note()])
@@ -179,7 +172,7 @@ class TestTestMode(WorkflowAutomationCase):
         self.assertEqual(test_runs.mapped("state"), ["done", "done"])
         self.assertEqual(set(test_runs.mapped("message")), {"test: not sent"})
         self.assertFalse(self.runs(live).filtered(lambda run: not run.is_test).message)
-        logs = self.notes(test_lead, "not sent")
+        logs = messages_containing(test_lead, "not sent")
         self.assertEqual(len(logs), 2, "one line per workflow in the record's chatter")
         self.assertIn("Test record, not sent: the e-mail “Your project Trial” (workflow “Mail draft”).",
                       " ".join(logs.mapped("body")))
@@ -206,10 +199,9 @@ class TestTestMode(WorkflowAutomationCase):
         self.qualify(test_lead)
         runs = self.runs(workflow)
         self.assertEqual(runs.mapped("state"), ["scheduled", "scheduled"])
-        with freeze_time(runs[0].date_due + timedelta(minutes=1)):
-            self.env["workflow.automation.run"]._cron_execute_due_runs()
+        self.run_queue(at=runs[0].date_due + timedelta(minutes=1))
         self.assertEqual(runs.mapped("state"), ["done", "done"])
-        self.assertEqual(len(self.notes(test_lead, "later")), 1)
+        self.assertEqual(len(messages_containing(test_lead, "later")), 1)
         self.assertFalse(self.sent_emails(test_lead))
         self.assertEqual(runs.filtered(lambda run: run.action_kind == "email").message, "test: not sent")
 
@@ -224,16 +216,12 @@ class TestTestMode(WorkflowAutomationCase):
                 name=name, active=active, team_ids=[Command.set(self.team_a.ids)],
             )
 
-        def scan_at(moment):
-            with freeze_time(moment):
-                self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
-
         with freeze_time("2026-03-01 08:00"):
             draft, live = date_workflow("draft", False), date_workflow("live", True)
             test_lead = self.create_test_record(draft)
             test_lead.date_deadline = datetime(2026, 3, 2).date()
-        scan_at("2026-03-01 08:00")
-        scan_at("2026-03-02 10:00")
+        self.scan_at("2026-03-01 08:00")
+        self.scan_at("2026-03-02 10:00")
         self.assertFalse(self.runs(draft), "switched off: its test records are not scanned")
         self.assertEqual(self.runs(live).res_id, test_lead.id, "a switched-on workflow scans test records too")
 
@@ -259,7 +247,7 @@ class TestTestMode(WorkflowAutomationCase):
         self.assertFalse(messages.exists())
         self.assertFalse(self.runs(workflow))
         self.assertEqual(self.runs(live).res_id, ordinary.id, "the runs of other records stay")
-        self.assertEqual(len(self.notes(ordinary, "live")), 1)
+        self.assertEqual(len(messages_containing(ordinary, "live")), 1)
         self.assertIn("2 test record(s) removed, with their runs.", workflow.message_ids[0].body)
         workflow.invalidate_recordset(["test_record_count"])
         self.assertEqual(workflow.test_record_count, 0)

@@ -1,5 +1,6 @@
 from odoo.tests import new_test_user, tagged
 
+from .common import load_french
 from .test_tours import WorkflowAutomationTourCase
 
 
@@ -11,8 +12,7 @@ class TestHandoffTour(WorkflowAutomationTourCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env["res.lang"]._activate_lang("fr_FR")
-        cls.env["ir.module.module"]._load_module_terms(["crm_workflow_automation"], ["fr_FR"], overwrite=True)
+        load_french(cls.env)
         cls.salesperson = new_test_user(
             cls.env, login="cwa_tour_handoff", name="Handoff Salesperson", lang="fr_FR",
             groups="sales_team.group_sale_salesman",

@@ -7,6 +7,8 @@ from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, new_test_user, tagged
 from odoo.tools import file_open
 
+from .common import load_french
+
 
 @tagged("post_install", "-at_install")
 class TestTranslation(TransactionCase):
@@ -15,9 +17,7 @@ class TestTranslation(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # A fresh test database has French neither active nor loaded: do both, for this module only.
-        cls.env["res.lang"]._activate_lang("fr_FR")
-        cls.env["ir.module.module"]._load_module_terms(["crm_workflow_automation"], ["fr_FR"], overwrite=True)
+        load_french(cls.env)
         cls.user_fr = new_test_user(
             cls.env,
             login="wa_manager_fr",

@@ -6,10 +6,6 @@ from .common import WorkflowAutomationCase
 
 @tagged("post_install", "-at_install")
 class TestTriggers(WorkflowAutomationCase):
-    def note_workflow(self, trigger, **values):
-        """A workflow posting a note, to see where and how often it fired."""
-        return self.create_workflow([{**trigger, "actions": [{"kind": "note", "note_body": "fired"}]}], **values)
-
     def test_record_created(self):
         workflow = self.note_workflow({"kind": "create"}, team_ids=[Command.set(self.team_a.ids)])
         lead_a = self.create_leads(team=self.team_a)

@@ -1,15 +1,13 @@
 from datetime import datetime, timedelta
 
-from freezegun import freeze_time
-
 from odoo.tests import tagged
 
-from .common import WorkflowAutomationCase
+from .common import WorkflowAutomationCase, messages_containing
 
 NOON = datetime(2026, 3, 2, 12, 0)
 
 
-@tagged("post_install", "-at_install")
+@tagged("post_install", "-at_install", "is_query_count")
 class TestUsageReport(WorkflowAutomationCase):
     """Zoho's workflow usage report: counts per workflow, runs by day, workflow, state and
     action kind, and failures told to the followers once per workflow and hour."""
@@ -28,12 +26,6 @@ class TestUsageReport(WorkflowAutomationCase):
             **values,
         )
 
-    def qualify(self, count=1, at=NOON):
-        with freeze_time(at):
-            leads = self.create_leads(count)
-            leads.write({"stage_id": self.stage_qualified.id})
-        return leads
-
     # ------------------------------------------------------------------
     # Counts per workflow
     # ------------------------------------------------------------------
@@ -46,8 +38,8 @@ class TestUsageReport(WorkflowAutomationCase):
         )
         failing = self.failing_workflow()
         idle = self.create_stage_workflow(self.stage_won, [{"kind": "note", "note_body": "won"}], name="Idle")
-        self.qualify(2, at=NOON - timedelta(days=1))
-        self.qualify(1, at=NOON)
+        self.qualify(count=2, at=NOON - timedelta(days=1))
+        self.qualify(count=1, at=NOON)
 
         stats = ("run_count", "run_failed_count", "run_skipped_count", "run_scheduled_count", "last_run_date")
         self.assertEqual([working[name] for name in stats], [6, 0, 0, 3, NOON])
@@ -56,17 +48,19 @@ class TestUsageReport(WorkflowAutomationCase):
 
     def test_counts_of_a_page_of_workflows_take_one_query(self):
         workflows = self.failing_workflow("One") | self.failing_workflow("Two") | self.failing_workflow("Three")
-        self.qualify()
+        self.qualify(at=NOON)
 
-        def read_counts(records):
-            records.invalidate_recordset()
-            return lambda: records.read(["run_count", "run_failed_count", "last_run_date"])
-
-        self.assertEqual(self.count_queries(read_counts(workflows)), self.count_queries(read_counts(workflows[0])))
+        counts = ["run_count", "run_failed_count", "last_run_date"]
+        workflows.invalidate_recordset()
+        with self.capture_queries() as one_workflow:
+            workflows[0].read(counts)
+        workflows.invalidate_recordset()
+        with self.assertQueryCount(len(one_workflow)):
+            workflows.read(counts)
 
     def test_smart_buttons_open_the_runs_of_one_state(self):
         workflow = self.failing_workflow()
-        self.qualify()
+        self.qualify(at=NOON)
         action = workflow.with_context(run_state="failed").action_open_runs_in_state()
         self.assertEqual(action["context"]["search_default_failed"], 1)
         runs = self.env["workflow.automation.run"].search([*action["domain"], ("state", "=", "failed")])
@@ -78,8 +72,8 @@ class TestUsageReport(WorkflowAutomationCase):
 
     def test_runs_group_by_day_workflow_state_and_action_kind(self):
         workflow = self.failing_workflow()
-        self.qualify(2, at=NOON - timedelta(days=1))
-        self.qualify(1, at=NOON)
+        self.qualify(count=2, at=NOON - timedelta(days=1))
+        self.qualify(count=1, at=NOON)
         groups = self.env["workflow.automation.run"]._read_group(
             [("workflow_id", "=", workflow.id)], ["date:day", "state", "action_kind"], ["__count"]
         )
@@ -115,21 +109,21 @@ class TestUsageReport(WorkflowAutomationCase):
 
     @staticmethod
     def notifications(workflow):
-        return workflow.message_ids.filtered(lambda message: "failed on" in (message.body or ""))
+        return messages_containing(workflow, "failed on")
 
     def test_followers_hear_of_failures_once_per_workflow_and_hour(self):
         workflow = self.failing_workflow()
         workflow.message_subscribe(partner_ids=self.owner.partner_id.ids)
         other = self.failing_workflow("Other")
-        self.qualify(3, at=NOON)
+        self.qualify(count=3, at=NOON)
         self.assertEqual(len(self.notifications(workflow)), 1, "one message for a batch of three failures")
         self.assertIn("failed on 3 record(s)", self.notifications(workflow).body)
         self.assertEqual(len(self.notifications(other)), 1, "each workflow tells its own followers")
 
-        self.qualify(2, at=NOON + timedelta(minutes=30))
+        self.qualify(count=2, at=NOON + timedelta(minutes=30))
         self.assertEqual(len(self.notifications(workflow)), 1, "not again within the hour")
 
-        self.qualify(1, at=NOON + timedelta(minutes=65))
+        self.qualify(count=1, at=NOON + timedelta(minutes=65))
         latest = self.notifications(workflow)[0]
         self.assertEqual(len(self.notifications(workflow)), 2)
         self.assertIn("failed on 1 record(s)", latest.body)
@@ -143,10 +137,9 @@ class TestUsageReport(WorkflowAutomationCase):
             self.stage_qualified,
             [{"kind": "assign_team", "team_id": self.foreign_team.id, "delay": 1, "delay_unit": "hours"}],
         )
-        self.qualify()
+        self.qualify(at=NOON)
         self.assertFalse(self.notifications(workflow))
-        with freeze_time(self.runs(workflow).date_due + timedelta(minutes=1)):
-            self.env["workflow.automation.run"]._cron_execute_due_runs()
+        self.run_queue(at=self.runs(workflow).date_due + timedelta(minutes=1))
         self.assertEqual(self.runs(workflow).state, "failed")
         self.assertEqual(len(self.notifications(workflow)), 1)
 

@@ -128,12 +128,7 @@ class TestWorkflowLoopsAreVisible(DragCase):
     """Workflows moving a lead back and forth stop, and a run says which ones looped and where."""
 
     def test_back_and_forth_leaves_a_stopped_run(self):
-        ping = self.create_stage_workflow(
-            self.stage_qualified, [{"kind": "set_stage", "stage_id": self.stage_proposition.id}], name="Ping"
-        )
-        pong = self.create_stage_workflow(
-            self.stage_proposition, [{"kind": "set_stage", "stage_id": self.stage_qualified.id}], name="Pong"
-        )
+        ping, pong = self.create_loop_workflows()
         self.drag(self.lead, {"stage_id": self.stage_qualified.id}, self.dragger)
         self.assertEqual(self.lead.stage_id, self.stage_qualified, "Pong's move is the last one")
         self.assertEqual(self.runs(pong).mapped("state"), ["done"])
@@ -277,10 +272,9 @@ class TestRunTimeFailuresSpareTheScan(WorkflowAutomationCase):
                 ("Scored", "[('x_score', '>', 5)]"), ("Sound", "[]"),
             ))
             lead = self.create_leads(date_deadline=date(2026, 3, 10))
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+        self.scan_at("2026-03-01 08:00")
         field.with_context(_force_unlink=True).unlink()
-        with freeze_time("2026-03-10 10:00"):
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
+        self.scan_at("2026-03-10 10:00")
         run = self.runs(broken)
         self.assertEqual((run.res_id, run.state, run.occurrence), (lead.id, "failed", date(2026, 3, 10)))
         self.assertIn("x_score", run.message)

@@ -3,7 +3,7 @@ import re
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
-from .common import WEBHOOK_ALLOWED_HOSTS, OutboundCase
+from .common import WEBHOOK_ALLOWED_HOSTS, OutboundCase, load_french
 
 URL_FIELD = "Workflow “Tell the ERP”, action “Send a webhook”, field “URL”"
 NOT_PUBLIC = (
@@ -17,12 +17,7 @@ class TestWebhookSafety(OutboundCase):
     """A webhook calls public addresses only, unless the host is listed in a system parameter."""
 
     def webhook_workflow(self, url, active=True):
-        return self.create_workflow(
-            [{"kind": "stage_reached", "stage_id": self.stage_qualified.id,
-              "actions": [{"kind": "webhook", "webhook_url": url, "webhook_retries": 0}]}],
-            name="Tell the ERP",
-            active=active,
-        )
+        return super().webhook_workflow(url, active=active, webhook_retries=0)
 
     def allow_hosts(self, hosts):
         self.env["ir.config_parameter"].set_param(WEBHOOK_ALLOWED_HOSTS, hosts)
@@ -58,7 +53,7 @@ class TestWebhookSafety(OutboundCase):
     def test_listed_hosts_may_be_private(self):
         self.allow_hosts("erp.internal, 127.0.0.1")
         workflow = self.webhook_workflow(self.endpoint.url)
-        self.qualify()
+        self.qualify(user=self.salesman)
         self.run_queue()
         self.assertEqual(self.runs(workflow).state, "done")
         self.assertEqual(len(self.endpoint.received), 1)
@@ -68,7 +63,7 @@ class TestWebhookSafety(OutboundCase):
         The message names the URL without its query, which may hold a token."""
         url = self.endpoint.url.replace("127.0.0.1", "localhost") + "?token=s3cret"
         workflow = self.webhook_workflow(url)
-        lead = self.qualify()
+        lead = self.qualify(user=self.salesman)
         self.run_queue()
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
@@ -83,22 +78,16 @@ class TestWebhookSafety(OutboundCase):
     def test_host_removed_from_the_list_after_save_is_not_called(self):
         workflow = self.webhook_workflow(self.endpoint.url)
         self.allow_hosts("")
-        self.qualify()
+        self.qualify(user=self.salesman)
         self.run_queue()
         run = self.runs(workflow)
         self.assertEqual(run.state, "failed")
         self.assertEqual(run.message, f"The webhook to {self.endpoint.url} was not sent: 127.0.0.1 {NOT_PUBLIC}.")
         self.assertEqual(self.endpoint.received, [])
 
-    def qualify(self):
-        lead = self.create_leads()
-        lead.with_user(self.salesman).write({"stage_id": self.stage_qualified.id})
-        return lead
-
     def test_refusal_in_french(self):
         self.allow_hosts("")
-        self.env["res.lang"]._activate_lang("fr_FR")
-        self.env["ir.module.module"]._load_module_terms(["crm_workflow_automation"], ["fr_FR"], overwrite=True)
+        load_french(self.env)
         workflow = self.webhook_workflow("https://hooks.example.com/odoo", active=False).with_context(lang="fr_FR")
         with self.assertRaisesRegex(ValidationError, re.escape(
             "champ “URL” : 169.254.169.254 n'est pas une adresse publique (boucle locale, privée ou lien local) : "
