@@ -20,6 +20,7 @@ from . import test_record_actions
 from . import test_rendering
 from . import test_test_mode
 from . import test_tours
+from . import test_tours_export
 from . import test_tours_forms
 from . import test_tours_handoff
 from . import test_translation

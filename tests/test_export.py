@@ -386,6 +386,11 @@ class TestExportImport(WorkflowAutomationCase):
         with self.assertRaisesRegex(UserError, "is not a technical name"):
             wizard.action_export_module()
 
+    def test_readme_shows_an_exported_preset(self):
+        preset = self.env.ref("crm_workflow_automation.workflow_automation_preset_won_admin_lost_tag")
+        with open(file_path("crm_workflow_automation/README.md"), encoding="utf-8") as readme:
+            self.assertIn(self.export(preset).decode().strip(), readme.read())
+
     # ------------------------------------------------------------------
     # Files with errors import nothing, and say where
     # ------------------------------------------------------------------
