@@ -2,7 +2,6 @@ import ast
 import base64
 import io
 import zipfile
-from datetime import date, datetime, timedelta
 
 from freezegun import freeze_time
 from lxml import etree
@@ -14,9 +13,9 @@ from odoo.tools import convert, file_path
 
 from ..wizards.workflow_automation_export import SHIPPED_MODELS, SITE_MODELS, WorkflowDataFile
 from .common import WorkflowAutomationCase
+from .export_round_trip import NOW, components, fire_same_change, structure
 
 SAMPLE = "crm_workflow_automation/tests/data/consultant_workflow.xml"
-NOW = "2026-03-02 08:00"
 
 
 @tagged("post_install", "-at_install")
@@ -70,69 +69,38 @@ class TestExportImport(WorkflowAutomationCase):
         return str(caught.exception)
 
     # ------------------------------------------------------------------
-    # The structure of a workflow, and what it does
+    # What a workflow does
     # ------------------------------------------------------------------
-
-    def components(self, workflow):
-        return [workflow, *[part for trigger in workflow.trigger_ids for part in (trigger, *trigger.action_ids)]]
-
-    def structure(self, workflow):
-        """Every value an export takes, records by name (the file's own records are made anew)."""
-        fields_of = WorkflowDataFile(self.env, False).exported_fields
-        return [
-            {field.name: self.comparable(record, field) for field in fields_of(record._name)
-             if field.name not in ("company_id", "trigger_id")}
-            for record in self.components(workflow)
-        ]
-
-    def comparable(self, record, field):
-        value = record[field.name]
-        if field.type == "many2one_reference":
-            return value and self.env[record[field.model_field]].browse(value).display_name
-        if field.type in ("many2one", "many2many"):
-            return sorted(value.mapped("display_name"))
-        if field.type == "one2many":
-            return len(value)
-        return value
 
     def site_values(self, workflow):
         """What the export leaves empty: the users, pipelines, contacts and projects."""
         return [
             {name: record[name] for name, field in record._fields.items()
              if field.comodel_name in SITE_MODELS and field.copy and field.store and name != "company_id"}
-            for record in self.components(workflow)
+            for record in components(workflow)
         ]
 
     def fill_in_from(self, workflow, site_values):
         """The importer fills in what the export left empty, as it was in the source database."""
-        for record, values in zip(self.components(workflow), site_values, strict=True):
+        for record, values in zip(components(workflow), site_values, strict=True):
             record.write({
                 name: value.id if record._fields[name].type == "many2one" else [Command.set(value.ids)]
                 for name, value in values.items()
             })
 
     def fire_same_change(self, workflow):
-        """Switch ``workflow`` on and make, for each trigger, the change firing it; the runs, what
-        they did to the records, and the records."""
-        workflow.active = True
-        records = self.env[workflow.target]
-        for trigger in workflow.trigger_ids:
-            records |= self.fire_trigger(trigger)
-        workflow.active = False
-        runs = self.runs(workflow).sorted(lambda run: (run.trigger_id.sequence, run.trigger_id.id, run.id))
+        """The runs of the same change on ``workflow``, what they did to the records, and the records."""
+        runs, records = fire_same_change(self.env, workflow, self.team_a, self.salesman, self.partner)
         records = records.with_context(active_test=False)
         created = self.env[records._name].with_context(active_test=False).search([("id", ">", min(records.ids))])
-        return (
-            [(run.trigger_id.kind, run.action_id.kind, run.state, run.message or "") for run in runs],
-            [self.outcome(record) for record in records],
-        ), records | created
+        return (runs, [self.outcome(record) for record in records]), records | created
 
     def remove(self, workflow, records):
         """Remove ``workflow``, the records it fired on or made, and the records of its own that
         the file holds: the file must bring them back."""
         fresh_modules = WorkflowDataFile(self.env, False).fresh_modules
         own = []
-        for record in self.components(workflow):
+        for record in components(workflow):
             for name, field in record._fields.items():
                 if field.comodel_name in SHIPPED_MODELS and field.store:
                     own += record[name].filtered(
@@ -142,32 +110,6 @@ class TestExportImport(WorkflowAutomationCase):
         records.unlink()
         for record in sorted(own, key=lambda r: r._name != "mail.activity.plan"):
             record.exists().unlink()
-
-    def fire_trigger(self, trigger):
-        team = trigger.workflow_id.team_ids[:1] or self.team_a
-        if trigger.target == "project.project":
-            return self.create_project(name="Round trip")
-        if trigger.kind == "date":
-            return self.fire_date(trigger, team)
-        lead = self.create_leads(team=team, stage=trigger.from_stage_id or self.stage_new, expected_revenue=25000)
-        if trigger.kind in ("stage_reached", "stage_changed"):
-            lead.with_user(self.salesman).write({"stage_id": trigger.stage_id.id})
-        elif trigger.kind == "won":
-            lead.action_set_won()
-        elif trigger.kind == "lost":
-            lead.action_set_lost()
-        return lead
-
-    def fire_date(self, trigger, team):
-        """A lead whose date falls a month after now, then the hourly scan at the occurrence."""
-        lead = self.create_leads(team=team, **{trigger.date_field_id.name: date(2026, 4, 1)})
-        shift = timedelta(days=trigger.date_offset * (-1 if trigger.date_direction == "before" else 1))
-        moment = datetime(2026, 4, 1, trigger.date_hour) + shift + timedelta(minutes=30)
-        with freeze_time(NOW):
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
-        with freeze_time(moment):
-            self.env["workflow.automation.trigger"]._cron_scan_date_triggers()
-        return lead
 
     def outcome(self, record):
         created = self.env[record._name].with_context(active_test=False).search([
@@ -188,7 +130,7 @@ class TestExportImport(WorkflowAutomationCase):
         """Fire ``workflow``, export it, remove it, ``load`` the file, fill in what was left empty,
         fire the same change; the structures and the runs of both are the same."""
         with freeze_time(NOW):
-            before, site_values = self.structure(workflow), self.site_values(workflow)
+            before, site_values = structure(self.env, workflow), self.site_values(workflow)
             fired, records = self.fire_same_change(workflow)
             content = self.export(workflow)
             self.remove(workflow, records)
@@ -196,7 +138,7 @@ class TestExportImport(WorkflowAutomationCase):
             self.assertFalse(copy.active, "imported switched off")
             self.assertTrue(copy.is_imported)
             self.fill_in_from(copy, site_values)
-            self.assertEqual(self.structure(copy), before)
+            self.assertEqual(structure(self.env, copy), before)
             self.assertEqual(self.export(copy), content, "exporting the copy gives the same file")
             self.assertEqual(self.fire_same_change(copy)[0], fired)
         return content
@@ -207,67 +149,6 @@ class TestExportImport(WorkflowAutomationCase):
         return self.env["workflow.automation"].with_context(active_test=False).browse(
             self.install(content, module).mapped("res_id")
         )
-
-    # ------------------------------------------------------------------
-    # The workflows of the round trip
-    # ------------------------------------------------------------------
-
-    def preset_copies(self):
-        """Each preset made into a workflow of one's own, completed as an admin would."""
-        presets = self.env["workflow.automation"].with_context(active_test=False).search([("is_preset", "=", True)])
-        self.assertEqual(len(presets), 9)
-        for preset in presets:
-            workflow = preset.copy({"name": preset.name, "preset_id": preset.id})
-            if workflow.target == "crm.lead":
-                workflow.team_ids = self.team_a
-            self.fill_in(workflow)
-            yield workflow
-
-    def fill_in(self, workflow):
-        for trigger in workflow.trigger_ids:
-            if trigger.kind == "stage_reached" and not trigger.stage_id:
-                trigger.stage_id = self.stage_proposition
-            if trigger.kind == "date" and not trigger.date_field_id:
-                trigger.date_field_id = self.model_field("date_deadline")
-            for action in trigger.action_ids:
-                if action.kind == "assign_user" and not action.user_id:
-                    action.user_id = self.owner
-                if action.activity_user_mode == "user" and not action.activity_user_id:
-                    action.activity_user_id = self.owner
-                if action.kind == "copy_lead" and not action.new_team_id:
-                    action.new_team_id = self.team_b
-
-    def every_action_workflow(self):
-        """A workflow with an action of every kind, using records of this database's own."""
-        stage = self.env["crm.stage"].create({"name": "Contract signed", "sequence": 70})
-        reason = self.env["crm.lost.reason"].create({"name": "Went silent"})
-        tag = self.env["crm.tag"].create({"name": "Round trip", "color": 3})
-        activity_type = self.env["mail.activity.type"].create({"name": "Site visit", "res_model": "crm.lead"})
-        plan = self.create_plan([{"activity_type_id": activity_type.id, "summary": "Visit the site"}])
-        template = self.create_template(name="Round trip e-mail", subject="About {{ object.name }}")
-        return self.create_stage_workflow(self.stage_qualified, [
-            {"kind": "assign_user", "user_id": self.owner.id},
-            {"kind": "activity", "activity_type_id": activity_type.id, "activity_summary": "Visit {{ object.name }}"},
-            {"kind": "activity", "followup_mode": "plan", "activity_plan_id": plan.id},
-            {"kind": "email", "mail_template_id": template.id},
-            {"kind": "note", "note_body": "Qualified: {{ object.name }}"},
-            {"kind": "add_tags", "tag_ids": [Command.set([tag.id, self.tag.id])]},
-            {"kind": "remove_tags", "tag_ids": [Command.set(self.tag.ids)]},
-            {"kind": "add_followers", "follower_partner_ids": [Command.set(self.partner.ids)]},
-            {"kind": "set_field", "set_field_id": self.model_field("priority").id,
-             "set_selection_id": self.env.ref("crm.selection__crm_lead__priority__2").id},
-            {"kind": "set_field", "set_field_id": self.model_field("medium_id").id,
-             "set_value_res_id": self.env.ref("utm.utm_medium_email").id},
-            {"kind": "webhook", "webhook_url": "https://hooks.example.com/deals",
-             "webhook_field_ids": [Command.set(self.model_field("expected_revenue").ids)]},
-            {"kind": "create_project", "new_name": "Delivery of {{ object.name }}"},
-            {"kind": "copy_lead", "new_team_id": self.team_b.id},
-            {"kind": "repeat_lead", "delay": 6, "delay_unit": "months"},
-            {"kind": "assign_team", "team_id": self.team_b.id},
-            {"kind": "set_stage", "stage_id": stage.id},
-            {"kind": "mark_won"},
-            {"kind": "mark_lost", "lost_reason_id": reason.id},
-        ], active=False, name="Every action")
 
     # ------------------------------------------------------------------
     # Round trips
