@@ -229,7 +229,9 @@ endif
 	rm -rf $(BUILD)
 
 ## test-slow: the slow tests, not part of `make test`: real odoo-bin servers (prefork and
-## threaded, ports 8090-8092) on the test database, driven by parallel XML-RPC clients
+## threaded, ports 8090-8092) on the test database, driven by parallel XML-RPC clients; an
+## exported module installed into a fresh database $(TEST_DB)_b (SLOW_TESTS: some of them)
+SLOW_TESTS ?= $(sort $(wildcard tests/slow_test_*.py))
 .PHONY: test-slow
 test-slow: check-env deps link
 	$(if $(filter 1,$(FRESH)),$(call fresh_db,$(TEST_DB)))
@@ -237,4 +239,4 @@ test-slow: check-env deps link
 	@$(PYTEST) -s --rootdir=$(BUILD_ADDONS) \
 	  --odoo-database=$(TEST_DB) --odoo-addons-path=$(ADDONS_PATH) \
 	  --odoo-extra=data-dir=$(DATA_DIR) --odoo-extra=log-handler=odoo.tests.common:CRITICAL \
-	  --odoo-log-level=warn $(ADDON_LINK)/tests/slow_test_load.py
+	  --odoo-log-level=warn $(addprefix $(ADDON_LINK)/,$(SLOW_TESTS))

@@ -14,6 +14,7 @@
         "data/presets/workflow_automation_presets_project.xml",
         "views/workflow_automation_run_views.xml",
         "wizards/workflow_automation_test_wizard_views.xml",
+        "wizards/workflow_automation_export_views.xml",
         "views/workflow_automation_trigger_views.xml",
         "views/workflow_automation_views.xml",
         "wizards/workflow_automation_preset_wizard_views.xml",

@@ -147,6 +147,13 @@ class WorkflowAutomation(models.Model):
         ondelete="set null",
         domain=[("is_preset", "=", True)],
     )
+    is_imported = fields.Boolean(
+        string="Imported",
+        readonly=True,
+        copy=False,
+        help="Made from an exported file: the users and pipelines of the database it came from were left "
+        "empty for you to fill in. Switching it on checks that nothing is missing.",
+    )
     triggered_by = fields.Selection(
         [("everyone", "Everyone"), ("chosen", "Only chosen users and groups")],
         string="Whose changes fire it",
@@ -268,12 +275,13 @@ class WorkflowAutomation(models.Model):
             )
 
     def _may_be_incomplete(self):
-        """A preset, or a switched-off workflow made from one, may leave parameters empty
-        (a stage or a user that only the admin knows): they are checked on switching on."""
+        """A preset, or a switched-off workflow made from one or imported from a file, may leave
+        parameters empty (a stage or a user that only the admin knows): they are checked on
+        switching on."""
         self.ensure_one()
         if self.env.context.get(SWITCHING_ON_KEY):
             return False
-        return self.is_preset or bool(self.preset_id and not self.active)
+        return self.is_preset or bool((self.preset_id or self.is_imported) and not self.active)
 
     @api.constrains("active", "is_preset")
     def _check_preset_switched_off(self):
@@ -292,7 +300,7 @@ class WorkflowAutomation(models.Model):
         if set(vals) - self._fields_editable_while_on() and vals.get("active", True):
             self._check_editable()
         if vals.get("active"):
-            self.filtered("preset_id")._check_complete()
+            self.filtered(lambda workflow: workflow.preset_id or workflow.is_imported)._check_complete()
         result = super().write(vals)
         if set(vals) - self._bookkeeping_fields():
             self._invalidate_trigger_index()

@@ -7,6 +7,7 @@ from . import test_consultant_format
 from . import test_date_triggers
 from . import test_demo_data
 from . import test_engine
+from . import test_export
 from . import test_followups
 from . import test_index_invalidation
 from . import test_kinds
@@ -20,6 +21,7 @@ from . import test_record_actions
 from . import test_rendering
 from . import test_test_mode
 from . import test_tours
+from . import test_tours_export
 from . import test_tours_forms
 from . import test_tours_handoff
 from . import test_translation

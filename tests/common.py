@@ -32,6 +32,8 @@ def messages_containing(record, text):
     """The messages of ``record`` whose body contains ``text``."""
     return record.message_ids.filtered(lambda message: text in (message.body or ""))
 
+from .export_round_trip import fill_blanks
+
 
 class WorkflowAutomationCase(TransactionCase):
     """Shared setup: two pipelines with the shared CRM stages, a salesperson, factories."""
@@ -245,6 +247,53 @@ class WorkflowAutomationCase(TransactionCase):
         """A pipeline of another company: assigning it to our leads fails."""
         other_company = cls.env["res.company"].create({"name": "Other Co"})
         return cls.env["crm.team"].create({"name": "Foreign", "company_id": other_company.id})
+
+    # ------------------------------------------------------------------
+    # Workflows to export: every preset completed, every action kind
+    # ------------------------------------------------------------------
+
+    def preset_copies(self):
+        """Each preset made into a workflow of one's own, completed as an admin would."""
+        presets = self.env["workflow.automation"].with_context(active_test=False).search([("is_preset", "=", True)])
+        self.assertEqual(len(presets), 9)
+        for preset in presets:
+            workflow = preset.copy({"name": preset.name, "preset_id": preset.id})
+            if workflow.target == "crm.lead":
+                workflow.team_ids = self.team_a
+            fill_blanks(self.env, workflow, self.owner, self.team_b)
+            yield workflow
+
+    def every_action_workflow(self):
+        """A workflow with an action of every kind, using records of this database's own."""
+        stage = self.env["crm.stage"].create({"name": "Contract signed", "sequence": 70})
+        reason = self.env["crm.lost.reason"].create({"name": "Went silent"})
+        tag = self.env["crm.tag"].create({"name": "Round trip", "color": 3})
+        activity_type = self.env["mail.activity.type"].create({"name": "Site visit", "res_model": "crm.lead"})
+        plan = self.create_plan([{"activity_type_id": activity_type.id, "summary": "Visit the site"}])
+        template = self.create_template(name="Round trip e-mail", subject="About {{ object.name }}")
+        return self.create_stage_workflow(self.stage_qualified, [
+            {"kind": "assign_user", "user_id": self.owner.id},
+            {"kind": "activity", "activity_type_id": activity_type.id, "activity_summary": "Visit {{ object.name }}"},
+            {"kind": "activity", "followup_mode": "plan", "activity_plan_id": plan.id},
+            {"kind": "email", "mail_template_id": template.id},
+            {"kind": "note", "note_body": "Qualified: {{ object.name }}"},
+            {"kind": "add_tags", "tag_ids": [Command.set([tag.id, self.tag.id])]},
+            {"kind": "remove_tags", "tag_ids": [Command.set(self.tag.ids)]},
+            {"kind": "add_followers", "follower_partner_ids": [Command.set(self.partner.ids)]},
+            {"kind": "set_field", "set_field_id": self.model_field("priority").id,
+             "set_selection_id": self.env.ref("crm.selection__crm_lead__priority__2").id},
+            {"kind": "set_field", "set_field_id": self.model_field("medium_id").id,
+             "set_value_res_id": self.env.ref("utm.utm_medium_email").id},
+            {"kind": "webhook", "webhook_url": "https://hooks.example.com/deals",
+             "webhook_field_ids": [Command.set(self.model_field("expected_revenue").ids)]},
+            {"kind": "create_project", "new_name": "Delivery of {{ object.name }}"},
+            {"kind": "copy_lead", "new_team_id": self.team_b.id},
+            {"kind": "repeat_lead", "delay": 6, "delay_unit": "months"},
+            {"kind": "assign_team", "team_id": self.team_b.id},
+            {"kind": "set_stage", "stage_id": stage.id},
+            {"kind": "mark_won"},
+            {"kind": "mark_lost", "lost_reason_id": reason.id},
+        ], active=False, name="Every action")
 
     # ------------------------------------------------------------------
     # Helpers
