@@ -7,7 +7,7 @@ import { screenshotSteps } from "@crm_workflow_automation/../tests/tours/screens
 // Automations board, adds a trigger at the stage Proposition with the column's "+" into a new
 // workflow, and switches the workflow "Board contract" off from its card.
 const BOARD_COLUMN = (name) => `.o_workflow_board .o_kanban_group:has(.o_column_title:contains('${name}'))`;
-const CARD = (name) => `.o_kanban_record:has(.o_field_widget[name=workflow_name]:contains('${name}'))`;
+const CARD = (name) => `.o_kanban_record:has(.o_workflow_board_card):contains('${name}')`;
 
 registry.category("web_tour.tours").add("crm_workflow_automation_board_tour", {
     steps: () => [
@@ -73,7 +73,7 @@ registry.category("web_tour.tours").add("crm_workflow_automation_board_tour", {
         },
         {
             content: "Open the card: its trigger, editable now that the workflow is off",
-            trigger: `${CARD("Board contract")} .o_field_widget[name=board_when]`,
+            trigger: `${CARD("Board contract")} .o_workflow_board_card`,
             run: "click",
         },
         {
