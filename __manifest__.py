@@ -17,6 +17,7 @@
         "wizards/workflow_automation_export_views.xml",
         "views/workflow_automation_trigger_views.xml",
         "views/workflow_automation_views.xml",
+        "views/workflow_automation_board_views.xml",
         "wizards/workflow_automation_preset_wizard_views.xml",
         "views/workflow_automation_menus.xml",
         "views/crm_lead_views.xml",

@@ -18,3 +18,4 @@ from . import mail_activity
 from . import crm_team
 from . import ir_model_fields
 from . import res_config_settings
+from . import workflow_automation_board

@@ -32,6 +32,11 @@ class WorkflowAutomationTourCase(HttpCase):
     @classmethod
     def create_qualified_workflow(cls, name, actions):
         """A switched-on workflow of the tours' pipeline: when an opportunity reaches Qualified, ``actions``."""
+        return cls.create_tour_stage_workflow(name, cls.stage_qualified, actions)
+
+    @classmethod
+    def create_tour_stage_workflow(cls, name, stage, actions):
+        """A switched-on workflow of the tours' pipeline: when an opportunity reaches ``stage``, ``actions``."""
         return cls.env["workflow.automation"].create({
             "name": name,
             "target": "crm.lead",
@@ -39,7 +44,7 @@ class WorkflowAutomationTourCase(HttpCase):
             "active": True,
             "trigger_ids": [Command.create({
                 "kind": "stage_reached",
-                "stage_id": cls.stage_qualified.id,
+                "stage_id": stage.id,
                 "action_ids": [Command.create(action) for action in actions],
             })],
         })
@@ -224,7 +229,7 @@ class ScreenshotTourCase(WorkflowAutomationTourCase):
             return handle_console(browser, type, args, stackTrace, **kw)
 
         with patch.object(ChromeBrowser, "_handle_console", on_console):
-            self.start_tour(url_path, tour_name, login="admin", **kwargs)
+            self.start_tour(url_path, tour_name, **{"login": "admin", **kwargs})
         return saved
 
     def assert_screenshots(self, saved, names):
