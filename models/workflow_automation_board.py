@@ -6,6 +6,7 @@ from odoo.exceptions import MissingError
 from odoo.osv import expression
 
 from .workflow_automation_action import SET_FIELD_VALUE_FIELDS
+from .workflow_automation_kinds import STAGE, TAGS, role_field
 from .workflow_automation_trigger import STAGE_KINDS
 
 # Trigger kind -> the board's column, for the kinds that do not fire at a stage
@@ -116,8 +117,8 @@ class WorkflowAutomationTriggerBoard(models.Model):
     @api.model
     def _board_stages(self, target, team_id):
         stage_model = STAGE_COLUMN_PREFIXES[target][1]
-        domain = [("team_id", "in", [False, team_id])] if target == "crm.lead" else []
-        return self.env[stage_model].search(domain)
+        stage_scope = self.env[target]._workflow_stage_scope_field  # a pipeline's own stages, or none
+        return self.env[stage_model].search([(stage_scope, "in", [False, team_id])] if stage_scope else [])
 
     @api.model
     def _board_stage_columns(self, target, team_id):
@@ -129,9 +130,9 @@ class WorkflowAutomationTriggerBoard(models.Model):
         """The trigger a "+" of ``column`` adds: at its stage, or of its event."""
         if not isinstance(column, str):
             return {}
-        for target, (prefix, _stage_model) in STAGE_COLUMN_PREFIXES.items():
+        for prefix, stage_model in STAGE_COLUMN_PREFIXES.values():
             if column.startswith(prefix) and column[len(prefix):].isdigit():
-                stage_field = "stage_id" if target == "crm.lead" else "project_stage_id"
+                stage_field = role_field(self, STAGE, stage_model)
                 return {"kind": "stage_reached", stage_field: int(column[len(prefix):])}
         kind = COLUMN_KINDS.get(column, column)
         return {"kind": kind} if kind in self._fields["kind"].get_values(self.env) else {}
@@ -356,7 +357,7 @@ class WorkflowAutomationActionBoard(models.Model):
         return _("E-mail “%s”", self.mail_template_id.name)
 
     def _board_tag_names(self):
-        return ", ".join((self.tag_ids if self.target == "crm.lead" else self.project_tag_ids).mapped("name"))
+        return ", ".join(self[self._role_field(TAGS)].mapped("name"))
 
     def _board_sentence_add_tags(self):
         return _("Add the tags %s", self._board_tag_names())
@@ -365,8 +366,7 @@ class WorkflowAutomationActionBoard(models.Model):
         return _("Remove the tags %s", self._board_tag_names())
 
     def _board_sentence_set_stage(self):
-        stage = self.stage_id if self.target == "crm.lead" else self.project_stage_id
-        return _("Move to %s", stage.name)
+        return _("Move to %s", self[self._role_field(STAGE)].name)
 
     def _board_sentence_copy_lead(self):
         return _("Copy into %s", self.new_team_id.name)
@@ -422,7 +422,7 @@ class WorkflowAutomationBoardOpening(models.Model):
         """From the workflow list: the board of the selected workflows' pipeline if they share
         one, else of the user's pipeline; the projects' board for project workflows."""
         target = self.env.context.get("default_target") or (self[:1].target or "crm.lead")
-        if target == "project.project":
+        if not self.env[target]._workflow_scope_field:  # projects: no pipeline
             return self._board_action(target)
         teams = self.team_ids
         team = teams if len(teams) == 1 else self.env["crm.team"]._get_default_team_id(user_id=self.env.uid)
