@@ -79,12 +79,14 @@ class WorkflowAutomationRun(models.Model):
             for vals in vals_list
         ]
         columns = list(rows[0])
+        # one array a column: a statement of the same shape whatever the size of the batch
         self.env.cr.execute(SQL(
-            "INSERT INTO workflow_automation_run (%s) VALUES %s RETURNING id",
+            "INSERT INTO workflow_automation_run (%s) SELECT * FROM unnest(%s) RETURNING id",
             SQL(", ").join(map(SQL.identifier, columns)),
             SQL(", ").join(
-                SQL("%s", tuple(_column_value(self._fields[column], row[column]) for column in columns))
-                for row in rows
+                SQL("%s::%s[]", [_column_value(field, row[column]) for row in rows], SQL(field.column_type[1]))
+                for column in columns
+                for field in [self._fields[column]]
             ),
         ))
         return self.browse(row[0] for row in self.env.cr.fetchall())
