@@ -1,4 +1,5 @@
 from . import workflow_automation
+from . import workflow_automation_index
 from . import workflow_automation_component
 from . import workflow_automation_trigger
 from . import workflow_automation_action

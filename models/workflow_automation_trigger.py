@@ -16,7 +16,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, sql
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
-from .workflow_automation import TriggerSpec
+from .workflow_automation_index import TriggerSpec
 from .workflow_automation_kinds import FROM_STAGE, STAGE, TRIGGER_KINDS, codes, kinds_of_target, selection
 from .workflow_automation_mixin import CHAIN_CONTEXT_KEY, DEPTH_CONTEXT_KEY
 
