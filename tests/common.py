@@ -14,6 +14,8 @@ from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.tests import TransactionCase, new_test_user
 from odoo.tools import SQL
 
+from .export_round_trip import fill_blanks
+
 ADDON = "crm_workflow_automation"
 
 
@@ -31,8 +33,6 @@ def frozen_at(moment):
 def messages_containing(record, text):
     """The messages of ``record`` whose body contains ``text``."""
     return record.message_ids.filtered(lambda message: text in (message.body or ""))
-
-from .export_round_trip import fill_blanks
 
 
 class WorkflowAutomationCase(TransactionCase):
