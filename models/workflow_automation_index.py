@@ -42,6 +42,10 @@ class TriggerSpec(NamedTuple):
     # None for a switched-on workflow; for a switched-off one, the ids of its test records,
     # the only records it fires on (DESIGN.md principle 9)
     only_ids: frozenset | None
+    # "a field changes": the names of the fields, and the values it changes from and to (None: any)
+    changed_fields: frozenset = frozenset()
+    changed_from: object = None
+    changed_to: object = None
 
     def fires_for(self, user, importing):
         """Whether a change made by ``user`` (through an import if ``importing``) fires this trigger."""

@@ -186,6 +186,16 @@ TRIGGER_KINDS = registry(
         display="_display_inactive",
     ),
     TriggerKind(
+        "field_changed",
+        "A field changes",
+        parameters=(
+            "changed_field_ids", "changed_from_selection_id", "changed_to_selection_id", "changed_from_ref",
+            "changed_to_ref", "changed_from_boolean", "changed_to_boolean",
+        ),
+        required=("changed_field_ids",),
+        display="_display_field_changed",
+    ),
+    TriggerKind(
         "activity_created", "Activity created", parameters=("activity_type_id",), activity=True,
         display="_display_activity",
     ),

@@ -15,9 +15,16 @@ FIRED_KEY = "workflow_automation.fired"
 # The events of a stage written on the records
 STAGE_EVENTS = ("stage_reached", "stage_changed")
 DEFERRED_KEY = "workflow_automation.deferred"
+# The event of the trigger "a field changes", which watches the fields its triggers chose
+FIELD_CHANGED = "field_changed"
 # Cursor cache key: {(uid, model): {"ids": the records the user is saving, "handed_off": those
 # of them he could read back only thanks to the save}}. Not in the context: a client sets that.
 READ_BACK_KEY = "workflow_automation.read_back"
+
+
+def _changed_fields(specs):
+    """The fields that the triggers "a field changes" of ``specs`` watch."""
+    return frozenset().union(*(spec.changed_fields for spec in specs))
 
 
 class WorkflowAutomationMixin(models.AbstractModel):
@@ -232,19 +239,59 @@ class WorkflowAutomationMixin(models.AbstractModel):
         return scope_ids
 
     def _workflow_event_fields(self):
-        """Return ``{event: fields whose write may cause it}``."""
-        return dict.fromkeys(STAGE_EVENTS, {"stage_id"})
+        """Return ``{event: fields whose write may cause it}``.
+
+        "A field changes" watches the fields its triggers chose: read from the trigger index,
+        which a transaction reads once; no query for the writes that follow.
+        """
+        events = dict.fromkeys(STAGE_EVENTS, {"stage_id"})
+        changes = self.env["workflow.automation"]._get_trigger_index(self._name).get(FIELD_CHANGED)
+        if changes:
+            events[FIELD_CHANGED] = _changed_fields(changes)
+        return events
 
     def _workflow_snapshot(self, events):
         """The values ``events`` are derived from, read for the whole batch at once."""
-        return {record.id: {"stage_id": record.stage_id.id} for record in self.sudo()}
+        records = self.sudo()
+        snapshot = {record.id: {"stage_id": record.stage_id.id} for record in records}
+        if FIELD_CHANGED in events:
+            names = _changed_fields(events[FIELD_CHANGED])
+            for record in records:
+                snapshot[record.id][FIELD_CHANGED] = record._workflow_values(names)
+        return snapshot
+
+    def _workflow_values(self, names):
+        """``{field: value}`` of the record, comparable before and after a write (ids for records)."""
+        values = {}
+        for name in names:
+            value = self[name]
+            if isinstance(value, models.BaseModel):
+                value = value.id if self._fields[name].type == "many2one" else frozenset(value.ids)
+            values[name] = value
+        return values
 
     def _workflow_changed(self, event, before):
         """Return the records of ``self`` on which ``event`` happened since ``before``."""
         records = self.sudo()
         if event in STAGE_EVENTS:
             return records.filtered(lambda r: r.stage_id.id != before[r.id]["stage_id"])
+        if event == FIELD_CHANGED:
+            return records.filtered(lambda r: r._workflow_values(before[r.id][event]) != before[r.id][event])
         raise NotImplementedError(event)
+
+    def _workflow_change_matches(self, spec, before):
+        """Whether the record's change fires ``spec``, a trigger "a field changes" (any other
+        trigger: True): one of its fields changed, from and to its values if it has some."""
+        if not spec.changed_fields:
+            return True
+        old = before[FIELD_CHANGED]
+        new = self._workflow_values(spec.changed_fields)
+        if all(new[name] == old[name] for name in spec.changed_fields):
+            return False
+        name = next(iter(spec.changed_fields))  # from and to are offered for one field only
+        return (spec.changed_from is None or old[name] == spec.changed_from) and (
+            spec.changed_to is None or new[name] == spec.changed_to
+        )
 
     def _workflow_assign_user_vals(self, user):
         """``[(records, values)]`` that the "assign to a user" action writes: the owner is
@@ -406,6 +453,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
                 lambda r, spec=spec: r.company_id.id in (False, spec.company_id)
                 and (not spec.to_stage_id or (stage_after or r.stage_id.id) == spec.to_stage_id)
                 and (not spec.from_stage_id or before[r.id]["stage_id"] == spec.from_stage_id)
+                and r._workflow_change_matches(spec, before and before[r.id])
             )
             if records:
                 matches.append((spec, records))

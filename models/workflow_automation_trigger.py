@@ -18,7 +18,7 @@ from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation_index import TriggerSpec
 from .workflow_automation_kinds import FROM_STAGE, STAGE, TRIGGER_KINDS, codes, kinds_of_target, selection
-from .workflow_automation_mixin import CHAIN_CONTEXT_KEY, DEPTH_CONTEXT_KEY
+from .workflow_automation_mixin import CHAIN_CONTEXT_KEY, DEPTH_CONTEXT_KEY, FIELD_CHANGED
 
 _logger = logging.getLogger(__name__)
 
@@ -28,6 +28,13 @@ CONDITION_USER_PATHS = frozenset({"user.id", "user.company_id.id", "user.company
 
 # Kinds found by the hourly scan rather than by a write
 SCANNED_KINDS = codes(TRIGGER_KINDS, "scanned")
+# The field types "a field changes" watches: those "set a field" sets, and tags
+WATCHED_TYPES = ("char", "text", "html", "integer", "float", "monetary", "boolean", "date", "datetime",
+                 "selection", "many2one", "many2many")
+# ... and those of them it offers a "from" and a "to" value for
+FROM_TO_TYPES = ("selection", "many2one", "boolean")
+CHECKBOX_VALUES = {"checked": True, "unchecked": False}
+
 # Kinds fired by a write that moves a record to a stage
 STAGE_KINDS = tuple(code for code in codes(TRIGGER_KINDS, "in_stage") if code not in SCANNED_KINDS)
 
@@ -101,6 +108,41 @@ class WorkflowAutomationTrigger(models.Model):
         domain="['|', ('res_model', '=', False), ('res_model', '=', target)]",
         help="Only activities of this type fire the trigger. Leave empty for any type.",
     )
+    # "A field changes": the fields, and for one selection, many2one or checkbox, from and to what
+    changed_field_ids = fields.Many2many(
+        "ir.model.fields",
+        "workflow_automation_trigger_changed_field_rel",
+        "trigger_id",
+        "field_id",
+        string="Fields to watch",
+        domain="[('id', 'in', changed_field_allowed_ids)]",
+        help="Fires when a change of the record sets a new value in one of these fields.",
+    )
+    changed_field_allowed_ids = fields.Many2many(
+        "ir.model.fields", string="Fields that can be watched", compute="_compute_changed_field_allowed_ids"
+    )
+    changed_field_type = fields.Char(string="Type of the changed field", compute="_compute_changed_field_type")
+    changed_field_comodel_id = fields.Many2one(
+        "ir.model", string="Records of the changed field", compute="_compute_changed_field_type"
+    )
+    changed_from_selection_id = fields.Many2one(
+        "ir.model.fields.selection", string="From", ondelete="set null",
+        domain="[('field_id', 'in', changed_field_ids)]", help="Leave empty for any value.",
+    )
+    changed_to_selection_id = fields.Many2one(
+        "ir.model.fields.selection", string="To", ondelete="set null",
+        domain="[('field_id', 'in', changed_field_ids)]", help="Leave empty for any value.",
+    )
+    changed_from_ref = fields.Reference(selection="_selection_models", string="From record",
+                                        help="Leave empty for any value.")
+    changed_to_ref = fields.Reference(selection="_selection_models", string="To record",
+                                      help="Leave empty for any value.")
+    changed_from_boolean = fields.Selection(
+        [("checked", "Ticked"), ("unchecked", "Not ticked")], string="From state", help="Leave empty for any value."
+    )
+    changed_to_boolean = fields.Selection(
+        [("checked", "Ticked"), ("unchecked", "Not ticked")], string="To state", help="Leave empty for any value."
+    )
     date_scanned_until = fields.Datetime(readonly=True, copy=False, help="End of the last scanned window.")
     scan_error = fields.Text(
         string="Scan error", readonly=True, copy=False,
@@ -123,7 +165,7 @@ class WorkflowAutomationTrigger(models.Model):
 
     @api.depends(
         "kind", "stage_id", "from_stage_id", "project_stage_id", "from_project_stage_id", "activity_type_id",
-        "date_offset", "date_direction", "date_field_id", "inactive_days",
+        "date_offset", "date_direction", "date_field_id", "inactive_days", "changed_field_ids",
     )
     def _compute_display_name(self):
         kinds = dict(self._fields["kind"]._description_selection(self.env))
@@ -153,6 +195,9 @@ class WorkflowAutomationTrigger(models.Model):
         return _("No change for %(days)s days in %(stage)s", days=self.inactive_days,
                  stage=self._get_stages()[1].name or "?")
 
+    def _display_field_changed(self, kinds):
+        return _("Changes: %s", ", ".join(self.changed_field_ids.mapped("field_description")) or "?")
+
     def _display_activity(self, kinds):
         return _("%(event)s: %(type)s", event=kinds[self.kind], type=self.activity_type_id.name or _("any type"))
 
@@ -160,6 +205,35 @@ class WorkflowAutomationTrigger(models.Model):
     def _compute_available_kinds(self):
         for trigger in self:
             trigger.available_kinds = kinds_of_target(TRIGGER_KINDS, trigger.target)
+
+    @api.depends("target")
+    def _compute_changed_field_allowed_ids(self):
+        IrField = self.env["ir.model.fields"].sudo()
+        for trigger in self:
+            candidates = IrField.search([
+                ("model", "=", trigger.target), ("store", "=", True), ("ttype", "in", WATCHED_TYPES),
+            ]) if trigger.target else IrField
+            trigger.changed_field_allowed_ids = candidates.filtered(
+                lambda field, t=trigger: not t._unwatchable_reason(field)
+            )
+
+    @api.onchange("changed_field_ids")
+    def _onchange_changed_field_ids(self):
+        """"From" and "To" are values of the field they were chosen for."""
+        self.update(dict.fromkeys(TRIGGER_KINDS[FIELD_CHANGED].parameters[1:], False))
+
+    @api.depends("changed_field_ids")
+    def _compute_changed_field_type(self):
+        """The type of the watched field when there is one: "from" and "to" are for one field."""
+        for trigger in self:
+            field = trigger.changed_field_ids if len(trigger.changed_field_ids) == 1 else None
+            trigger.changed_field_type = field and field.ttype
+            relation = field and field.ttype == "many2one" and field.relation
+            trigger.changed_field_comodel_id = self.env["ir.model"]._get(relation) if relation else False
+
+    @api.model
+    def _selection_models(self):
+        return self.env["workflow.automation.action"]._selection_models()
 
     @api.depends("target")
     def _compute_stage_field(self):
@@ -234,6 +308,7 @@ class WorkflowAutomationTrigger(models.Model):
             and all(action._is_foldable() for action in self.action_ids),
             condition_fields=self._condition_fields(),
             only_ids=None if workflow.active else test_ids,
+            **self._change_spec(),
         )
 
     def _get_index_events(self):
@@ -242,6 +317,28 @@ class WorkflowAutomationTrigger(models.Model):
         that need it (see the mixin's ``_workflow_event_matches``)."""
         self.ensure_one()
         return [self.kind]
+
+    def _change_spec(self):
+        """The fields of the spec of "a field changes": what it watches, from and to what."""
+        if self.kind != FIELD_CHANGED:
+            return {}
+        return {
+            "changed_fields": frozenset(self.changed_field_ids.mapped("name")),
+            "changed_from": self._change_value("from"),
+            "changed_to": self._change_value("to"),
+        }
+
+    def _change_value(self, side):
+        """The value the watched field changes from or to (``side``) as the mixin compares it; None: any."""
+        field_type = self.changed_field_type
+        if field_type == "selection":
+            return self[f"changed_{side}_selection_id"].value or None
+        if field_type == "many2one":
+            record = self[f"changed_{side}_ref"]  # a reference field left empty is None
+            return record.id if record else None
+        if field_type == "boolean":
+            return CHECKBOX_VALUES.get(self[f"changed_{side}_boolean"])
+        return None
 
     # ------------------------------------------------------------------
     # Validation: refused at save, naming the workflow and the field
@@ -287,6 +384,45 @@ class WorkflowAutomationTrigger(models.Model):
         for trigger in self.filtered(lambda t: t._kind().activity):
             if trigger.activity_type_id.res_model not in (False, trigger.target):
                 trigger._raise_invalid("activity_type_id", _("this activity type is made for another model."))
+
+    @api.constrains(
+        "kind", "changed_field_ids", "changed_from_selection_id", "changed_to_selection_id",
+        "changed_from_ref", "changed_to_ref", "changed_from_boolean", "changed_to_boolean",
+    )
+    def _check_field_changed(self):
+        for trigger in self.filtered(lambda t: t.kind == FIELD_CHANGED):
+            trigger._require("changed_field_ids", _("choose the fields whose change fires the trigger."))
+            for field in trigger.changed_field_ids:
+                reason = trigger._unwatchable_reason(field)
+                if reason:
+                    trigger._raise_invalid("changed_field_ids", reason)
+            given = [name for name in trigger._kind().parameters[1:] if trigger[name]]
+            if given and trigger.changed_field_type not in FROM_TO_TYPES:
+                trigger._raise_invalid(given[0], _(
+                    "“From” and “To” apply to one field, of type selection, many2one or checkbox."
+                ))
+            for side in ("from", "to"):
+                choice, ref = trigger[f"changed_{side}_selection_id"], trigger[f"changed_{side}_ref"]
+                if choice and choice.field_id != trigger.changed_field_ids:
+                    trigger._raise_invalid(f"changed_{side}_selection_id", _("this is a choice of another field."))
+                if ref and ref._name != trigger.changed_field_comodel_id.model:
+                    trigger._raise_invalid(f"changed_{side}_ref", _("this is not a record of the field's model."))
+
+    def _unwatchable_reason(self, field):
+        """Why "a field changes" cannot watch ``field`` (an ``ir.model.fields``), or None."""
+        model_field = self.env[self.target]._fields.get(field.name) if self.target else None
+        watchable = (
+            field.model == self.target and model_field and model_field.store and field.ttype in WATCHED_TYPES
+            and not (model_field.compute and model_field.readonly)
+            and field.name not in (*models.MAGIC_COLUMNS, "display_name")
+        )
+        if watchable:
+            return None
+        return _(
+            "the field “%s” cannot be watched: choose a stored field of the workflow's records that a change "
+            "sets (not one Odoo computes or maintains).",
+            field.field_description,
+        )
 
     @api.constrains("filter_domain", "workflow_id")
     def _check_filter_domain(self):

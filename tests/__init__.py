@@ -8,6 +8,7 @@ from . import test_date_triggers
 from . import test_demo_data
 from . import test_engine
 from . import test_export
+from . import test_field_changed
 from . import test_followups
 from . import test_index_invalidation
 from . import test_kinds

@@ -112,6 +112,19 @@ class TestPresets(WorkflowAutomationCase):
         self.assertIn(self.env.ref("crm_workflow_automation.crm_tag_preset_lost_review"), lead.tag_ids)
         self.assertIn("Lost: Too expensive.", lead.message_ids[0].body)
 
+    def test_big_deal_preset_tells_the_sales_manager_once(self):
+        """A salesman raises the revenue of a deal over 50,000: the sales manager gets a to-do,
+        once; a raise that stays below, or a second one, gives none."""
+        workflow = self.use("big_deal", teams=self.team_a)
+        workflow.trigger_ids.action_ids.activity_user_id = self.sales_manager
+        workflow.active = True
+        big, small = self.create_leads(2, expected_revenue=10000)
+        for lead, revenue in ((small, 20000), (big, 20000), (big, 60000), (big, 80000)):
+            self.drag(lead, {"expected_revenue": revenue}, self.salesman)
+        todo = big.activity_ids
+        self.assertEqual((todo.user_id, todo.summary), (self.sales_manager, "Big deal: review Opportunity 0"))
+        self.assertFalse(small.activity_ids)
+
     def test_project_kickoff_preset_applies_the_plan(self):
         workflow = self.use("project_kickoff")
         self.fill_in(workflow)

@@ -103,6 +103,23 @@ class TestFormsFromScratchTours(WorkflowAutomationTourCase):
         )
         self.assertTrue(lead.stage_id.is_won, "the follow-up's effect marked the deal won")
 
+    def test_field_changed_tour(self):
+        """An admin builds "the priority changes to Very High" in the form; it then fires."""
+        workflow = self.start_workflow_form_tour("Tour field changed", "crm_workflow_automation_field_changed_tour")
+        trigger = workflow.trigger_ids
+        self.assertEqual((trigger.kind, trigger.stage_id), ("field_changed", self.stage_qualified.browse()))
+        self.assertEqual(trigger.changed_field_ids, self.env["ir.model.fields"]._get("crm.lead", "priority"))
+        self.assertEqual(trigger.changed_to_selection_id.value, "3")
+        self.assertEqual(trigger.display_name, "Changes: Priority")
+        trigger.action_ids = [Command.create({"kind": "note", "note_body": "Very high"})]
+        workflow.active = True
+        lead = self.env["crm.lead"].create({
+            "name": "Tour hot deal", "type": "opportunity", "team_id": self.sales_team.id, "priority": "1",
+        })
+        lead.priority = "3"
+        runs = self.env["workflow.automation.run"].search([("workflow_id", "=", workflow.id)])
+        self.assertEqual((runs.res_id, runs.state), (lead.id, "done"))
+
 
 @tagged("post_install", "-at_install")
 class TestTestWizardForm(WorkflowAutomationCase):
