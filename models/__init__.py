@@ -2,6 +2,7 @@ from . import workflow_automation
 from . import workflow_automation_index
 from . import workflow_automation_component
 from . import workflow_automation_trigger
+from . import workflow_automation_trigger_scan
 from . import workflow_automation_action
 from . import workflow_automation_action_webhook
 from . import workflow_automation_action_templates
