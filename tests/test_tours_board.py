@@ -80,3 +80,14 @@ class TestDropHintTour(BoardTourCase):
         )
         self.assert_screenshots(saved, ["board_drop_hint"])
         self.assertFalse(salesperson.has_group("crm_workflow_automation.group_workflow_automation_manager"))
+
+
+@tagged("post_install", "-at_install")
+class TestStageBoardTour(BoardTourCase):
+    """An admin opens the automations of a CRM kanban column from its gear menu."""
+
+    def test_stage_board_tour(self):
+        self.sales_team.member_ids |= self.env.ref("base.user_admin")
+        self.start_tour("/odoo/action-crm.crm_lead_action_pipeline", "crm_workflow_automation_stage_board_tour",
+                        login="admin")
+        self.assertTrue(self.contract.active, "opening the board changes nothing")
