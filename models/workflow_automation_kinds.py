@@ -44,8 +44,9 @@ class Kind:
 
 @dataclass(frozen=True)
 class ActionKind(Kind):
-    # ``_execute_<kind>(records)`` runs it (by naming convention)
-    batches: bool = True  # one call acts on the whole batch of records
+    # ``_execute_<kind>(records)`` runs it, on the whole batch; a kind that only writes the
+    # records says what with ``_write_vals_<kind>(records)`` instead, and may then be folded
+    # into the user's own write (by naming convention)
     outbound: bool = False  # leaves the database: on test records it is recorded, not done
     queued: bool = False  # never run in the user's transaction (it cannot be rolled back)
     creates: bool = False  # creates records, named from a template
@@ -138,7 +139,6 @@ ACTION_KINDS = registry(
         "Send a webhook",
         parameters=("webhook_url", "webhook_field_ids", "webhook_timeout", "webhook_retries"),
         required=("webhook_url",),
-        batches=False,  # sent run by run: a request that was sent cannot be taken back
         outbound=True,
         queued=True,
     ),
