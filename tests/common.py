@@ -255,7 +255,7 @@ class WorkflowAutomationCase(TransactionCase):
     def preset_copies(self):
         """Each preset made into a workflow of one's own, completed as an admin would."""
         presets = self.env["workflow.automation"].with_context(active_test=False).search([("is_preset", "=", True)])
-        self.assertEqual(len(presets), 9)
+        self.assertEqual(len(presets), 10)
         for preset in presets:
             workflow = preset.copy({"name": preset.name, "preset_id": preset.id})
             if workflow.target == "crm.lead":
@@ -326,6 +326,13 @@ class WorkflowAutomationCase(TransactionCase):
         ``flush``, all is flushed before and after, the commit's tracking hooks included."""
         queries = []
         yield from self._patchExecute(queries, flush=flush)
+
+    def count_queries(self, func):
+        """How many queries ``func`` runs with its flush (not the tracking the commit posts)."""
+        with self.capture_queries(flush=False) as queries:
+            func()
+            self.env.flush_all()
+        return len(queries)
 
     def assert_no_extra_query(self, write, create_workflows, records):
         """``write`` costs as many queries with ``create_workflows`` done as without.
