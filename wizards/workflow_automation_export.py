@@ -33,6 +33,8 @@ LEFT_OUT_MODELS = ("res.company",)
 # Records a file may make: those written first, the workflows, and the lines they hold
 IMPORTED_MODELS = (*SHIPPED_MODELS, "workflow.automation")
 NESTED_MODELS = ("workflow.automation.trigger", "workflow.automation.action", "mail.activity.plan.template")
+# How many times the defaults are drawn to tell the changing ones from the fixed ones
+DEFAULT_DRAWS = 8
 # What a record is, written even when it is the default, for the file to read well
 ALWAYS_WRITTEN = ("target", "kind")
 MODULE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -183,8 +185,11 @@ class WorkflowDataFile:
             Model = self.env[model_name]
             names = [name for name, field in Model._fields.items() if field.type not in (
                 "many2one", "many2many", "one2many", "many2one_reference")]
-            first, second = Model.default_get(names), Model.default_get(names)
-            self.defaults[model_name] = {name: value for name, value in first.items() if second.get(name) == value}
+            # a random default (crm.tag's color, 1 to 11) repeats by chance: one of 8 draws differs
+            first, *others = (Model.default_get(names) for _draw in range(DEFAULT_DRAWS))
+            self.defaults[model_name] = {
+                name: value for name, value in first.items() if all(other.get(name) == value for other in others)
+            }
         return self.defaults[model_name]
 
     def check_chosen_users(self, record, values):
