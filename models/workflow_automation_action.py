@@ -224,9 +224,7 @@ class WorkflowAutomationAction(models.Model):
     @api.constrains("delay", "delay_unit")
     def _check_delay(self):
         for action in self:
-            if action.delay < 0:
-                action._raise_invalid("delay", _("the delay cannot be negative."))
-            action._check_span("delay", action.delay_unit)
+            action._check_span("delay", action.delay_unit, negative=_("the delay cannot be negative."))
 
     def _due_date(self, start):
         return start + relativedelta(**{self.delay_unit: self.delay})

@@ -118,9 +118,11 @@ class WorkflowAutomationComponent(models.AbstractModel):
             )
         )
 
-    def _check_span(self, field_name, unit="days"):
+    def _check_span(self, field_name, unit="days", negative=None):
         """Refuse a delay or an offset (``field_name``, counted in ``unit``) of more than
-        MAX_SPAN_YEARS years, before or after."""
+        MAX_SPAN_YEARS years, before or after, and, with the refusal ``negative``, one below 0."""
+        if negative and self[field_name] < 0:
+            self._raise_invalid(field_name, negative)
         origin = datetime(2000, 1, 1)
         limit = origin + relativedelta(years=MAX_SPAN_YEARS) - origin
         try:

@@ -130,9 +130,9 @@ class WorkflowAutomationAction(models.Model):
     @api.constrains("activity_deadline", "activity_deadline_unit")
     def _check_activity_deadline(self):
         for action in self:
-            if action.activity_deadline < 0:
-                action._raise_invalid("activity_deadline", _("the deadline cannot be negative."))
-            action._check_span("activity_deadline", action.activity_deadline_unit)
+            action._check_span(
+                "activity_deadline", action.activity_deadline_unit, negative=_("the deadline cannot be negative.")
+            )
 
     # ------------------------------------------------------------------
     # Adding the follow-up

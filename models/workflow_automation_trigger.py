@@ -328,9 +328,7 @@ class WorkflowAutomationTrigger(models.Model):
             trigger._require("date_field_id", _("choose a date or date and time field of the target."))
             if field and (field.model != trigger.target or field.ttype not in ("date", "datetime")):
                 trigger._raise_invalid("date_field_id", _("choose a date or date and time field of the target."))
-            if trigger.date_offset < 0:
-                trigger._raise_invalid("date_offset", _("the number of days cannot be negative."))
-            trigger._check_span("date_offset")
+            trigger._check_span("date_offset", negative=_("the number of days cannot be negative."))
             if not 0 <= trigger.date_hour <= 23:
                 trigger._raise_invalid("date_hour", _("the hour must be between 0 and 23."))
 
