@@ -7,7 +7,7 @@ from dateutil.relativedelta import relativedelta
 from odoo import Command, _, api, fields, models, tools
 from odoo.exceptions import UserError
 
-from .workflow_automation_kinds import ACTION_KINDS, STAGE, TAGS, codes, kinds_of_target, selection
+from .workflow_automation_kinds import ACTION_KINDS, STAGE, TAGS, codes, selection
 
 _logger = logging.getLogger(__name__)
 
@@ -138,11 +138,6 @@ class WorkflowAutomationAction(models.Model):
         inverse="_inverse_set_value_ref",
         help="Leave empty to clear the field.",
     )
-
-    @api.depends("target")
-    def _compute_available_kinds(self):
-        for action in self:
-            action.available_kinds = kinds_of_target(ACTION_KINDS, action.target)
 
     @api.depends("target")
     def _compute_role_fields(self):

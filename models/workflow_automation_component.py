@@ -5,7 +5,7 @@ from dateutil.relativedelta import relativedelta
 from odoo import _, api, models
 from odoo.exceptions import ValidationError
 
-from .workflow_automation_kinds import ROLES
+from .workflow_automation_kinds import ROLES, kinds_of_target
 
 # Delays and offsets beyond this many years are refused: dates past year 9999 cannot be computed.
 MAX_SPAN_YEARS = 100
@@ -26,6 +26,12 @@ class WorkflowAutomationComponent(models.AbstractModel):
 
     def _kind(self):
         return self._workflow_kinds[self.kind]
+
+    @api.depends("target")
+    def _compute_available_kinds(self):
+        """The kinds the form offers for the component's target (its ``available_kinds``)."""
+        for component in self:
+            component.available_kinds = kinds_of_target(self._workflow_kinds, component.target)
 
     # ------------------------------------------------------------------
     # Parameters: what the admin fills in for the kind

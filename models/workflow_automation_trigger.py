@@ -7,7 +7,7 @@ from odoo import _, api, fields, models
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 from .workflow_automation_index import TriggerSpec
-from .workflow_automation_kinds import FROM_STAGE, STAGE, TRIGGER_KINDS, codes, kinds_of_target, selection
+from .workflow_automation_kinds import FROM_STAGE, STAGE, TRIGGER_KINDS, codes, selection
 from .workflow_automation_mixin import CHAIN_CONTEXT_KEY, DEPTH_CONTEXT_KEY, FIELD_CHANGED
 
 _logger = logging.getLogger(__name__)
@@ -183,11 +183,6 @@ class WorkflowAutomationTrigger(models.Model):
 
     def _display_activity(self, kinds):
         return _("%(event)s: %(type)s", event=kinds[self.kind], type=self.activity_type_id.name or _("any type"))
-
-    @api.depends("target")
-    def _compute_available_kinds(self):
-        for trigger in self:
-            trigger.available_kinds = kinds_of_target(TRIGGER_KINDS, trigger.target)
 
     @api.depends("target")
     def _compute_changed_field_allowed_ids(self):
