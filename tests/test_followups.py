@@ -58,7 +58,7 @@ class TestFollowups(WorkflowAutomationCase):
         plan = self.three_step_plan()
         workflow, leads = self.fire(self.followup(followup_mode="plan", activity_plan_id=plan.id),
                                     leads=self.create_leads(2))
-        today = fields.Date.context_today(leads)
+        today = fields.Date.context_today(leads.with_user(self.salesman))  # his day, whose move applied the plan
         self.assertEqual(len(self.runs(workflow, "done")), 2)
         for lead in leads:
             activities = lead.activity_ids.sorted("date_deadline")
