@@ -88,26 +88,27 @@ class CrmLead(models.Model):
             lambda r: before[r.id]["outcome"] != event and r._workflow_outcome() == event
         )
 
-    def _workflow_assign_user_vals(self, user):
-        """Assign ``user`` and keep the lead's pipeline, in one write per pipeline.
+    def _workflow_assign_user_vals(self, values):
+        """Assign the user of ``values`` and keep the lead's pipeline, in one write per pipeline.
 
         Odoo's salesperson field moves a lead to the new salesperson's default team when he
         is not a member of its own: the lead would leave the workflow's pipeline and the
         *My Pipeline* of its team. A lead without a team gets one as Odoo gives it.
         """
         return [
-            (leads, {"user_id": user.id, **({"team_id": team.id} if team else {})})
+            (leads, {**values, **({"team_id": team.id} if team else {})})
             for team, leads in self.grouped("team_id").items()
         ]
 
-    def _workflow_set_stage_vals(self, stage):
+    def _workflow_set_stage_vals(self, values):
         """Refuse a stage of another pipeline: the lead's pipeline may have changed since
         the workflow was saved."""
+        stage = self.env["crm.stage"].browse(values["stage_id"])
         for team in self.grouped("team_id"):
             error = self._workflow_stage_scope_error(stage, team)
             if error:
                 raise UserError(error)
-        return super()._workflow_set_stage_vals(stage)
+        return [(self, values)]
 
     # Marking won, lost or restoring is several writes: fire once they are all done.
 

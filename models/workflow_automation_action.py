@@ -359,47 +359,65 @@ class WorkflowAutomationAction(models.Model):
     def _execute_kind(self, records, kind):
         """Do what ``kind`` does to ``records``; return ``{record id: note}``.
 
-        A kind that only writes the records says what with ``_write_vals_<kind>``: the engine
+        A kind that only writes the records says what with ``_write_values_<kind>``: the engine
         may then fold it into the user's own write. Another acts with ``_execute_<kind>``.
         """
-        write_vals = getattr(self, f"_write_vals_{kind}", None)
-        if not write_vals:
+        values = self._write_values(kind)
+        if values is None:
             return getattr(self, f"_execute_{kind}")(records) or {}
-        for subset, vals in write_vals(records):
+        for subset, vals in records._workflow_write_vals(kind, values):
             subset.with_context(**self._write_context()).write(vals)
         return {}
 
-    def _write_vals(self, records):
-        """``[(records, values)]`` that this action writes, when its kind only writes the records."""
-        write_vals = getattr(self, f"_write_vals_{self.kind}", None)
-        return write_vals(records) if write_vals else None
+    def _write_values(self, kind=None):
+        """What ``kind`` (by default the action's) writes on any record, in plain values and
+        ids; None when the kind does more than write the records. The records' model may split
+        or check them per record (``_workflow_write_vals``)."""
+        write_values = getattr(self, f"_write_values_{kind or self.kind}", None)
+        return write_values() if write_values else None
 
-    def _is_foldable(self):
-        """Whether the engine may fold this action into the user's write: it runs at once and
-        only writes the records."""
-        return not self.delay and hasattr(self, f"_write_vals_{self.kind}")
+    def _fold_values(self):
+        """``_write_values`` as the trigger index keeps them for folded writes, or None when the
+        action cannot be folded: it is delayed, does more than write, writes a value that
+        depends on the day, or no longer fits (its run will say why)."""
+        if self.delay or self.set_field_type in ("date", "datetime"):
+            return None
+        try:
+            return self._write_values()
+        except UserError:
+            return None
+
+    def _run_vals(self):
+        """What the runs of this action have in common, whatever their record."""
+        return {
+            "workflow_id": self.workflow_id.id,
+            "trigger_id": self.trigger_id.id,
+            "action_id": self.id,
+            "action_kind": self.kind,
+            "company_id": self.trigger_id.company_id.id,
+        }
 
     def _write_context(self):
         """Odoo's "you have been assigned" notification, only if the action asks for it."""
         return {"mail_auto_subscribe_no_notify": not self.notify_assignee} if self.kind == "assign_user" else {}
 
-    def _write_vals_assign_user(self, records):
-        return records._workflow_assign_user_vals(self.user_id)
+    def _write_values_assign_user(self):
+        return {"user_id": self.user_id.id}
 
-    def _write_vals_assign_team(self, records):
-        return [(records, {"team_id": self.team_id.id})]
+    def _write_values_assign_team(self):
+        return {"team_id": self.team_id.id}
 
-    def _write_vals_add_tags(self, records):
-        return [(records, self._tags_field_value(Command.link))]
+    def _write_values_add_tags(self):
+        return self._tags_field_value(Command.link)
 
-    def _write_vals_remove_tags(self, records):
-        return [(records, self._tags_field_value(Command.unlink))]
+    def _write_values_remove_tags(self):
+        return self._tags_field_value(Command.unlink)
 
-    def _write_vals_set_stage(self, records):
-        return records._workflow_set_stage_vals(self[self._role_field(STAGE)])
+    def _write_values_set_stage(self):
+        return {self.env[self.target]._workflow_stage_field: self[self._role_field(STAGE)].id}
 
-    def _write_vals_set_field(self, records):
-        return [(records, {self.set_field_id.name: self._set_field_value()})]
+    def _write_values_set_field(self):
+        return {self.set_field_id.name: self._set_field_value()}
 
     def _execute_close_project(self, records):
         records._workflow_close()

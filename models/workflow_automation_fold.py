@@ -11,6 +11,7 @@ back and replayed the ordinary way, the user's change first and each action in a
 its own, which records the failure on its runs (DESIGN.md principle 4).
 """
 
+import functools
 import logging
 from collections import defaultdict
 
@@ -47,8 +48,9 @@ class WorkflowAutomationMixin(models.AbstractModel):
         return super()._workflow_write_and_fire(vals, index, before)
 
     def _workflow_fold_plan(self, vals, index, before):
-        """``[(trigger, records)]`` of the triggers this write fires, if all may be folded into
-        it; otherwise None.
+        """``[(spec, records)]`` of the triggers this write fires, if all may be folded into
+        it; otherwise None. The definitions come from the trigger index: only a condition is
+        read, and evaluated.
 
         Only a user's move to a stage is folded (not an action's, nor a move in several
         writes), when it keeps the records' scope and company, and no other event watches
@@ -65,31 +67,37 @@ class WorkflowAutomationMixin(models.AbstractModel):
         ):
             return None
         new_stage = vals[stage_field]
-        changed = self.sudo().filtered(lambda record: before[record.id][stage_field] != new_stage)
+        changed = self.sudo().browse([
+            record_id for record_id in self._ids if before[record_id][stage_field] != new_stage
+        ])
         fired = data.get(FIRED_KEY, set())
-        dependent = None
-        Trigger = self.env["workflow.automation.trigger"].sudo()
         plan = []
         for spec, records in self._workflow_match(
             sorted({spec for specs in index.values() for spec in specs}, key=lambda spec: spec.rank),
             changed, before, new_stage,
         ):
-            records = records.filtered(lambda record, spec=spec: (spec.id, record.id) not in fired)
+            records = records.browse([record_id for record_id in records._ids if (spec.id, record_id) not in fired])
             if not records:
                 continue
-            if not spec.foldable or spec.condition_fields is None:
+            if spec.fold is None or spec.condition_fields is None:
                 return None
-            if spec.condition_fields:
-                dependent = self._workflow_dependent_fields(vals) if dependent is None else dependent
-                if spec.condition_fields & dependent:
+            if spec.conditional:
+                records = self._workflow_fold_condition(spec, records, vals)
+                if records is None:
                     return None
-            trigger = Trigger.browse(spec.id)
-            records, failed_vals = trigger._match_condition(records, self.env.user)
-            if failed_vals:
-                return None  # the ordinary way records the failure
             if records:
-                plan.append((trigger, records))
+                plan.append((spec, records))
         return plan or None
+
+    def _workflow_fold_condition(self, spec, records, vals):
+        """Those of ``records`` that match the condition of ``spec``, or None when it cannot be
+        told before the write: the condition reads what the write changes, or fails (the
+        ordinary way records why)."""
+        if spec.condition_fields & self._workflow_dependent_fields(vals):
+            return None
+        trigger = self.env["workflow.automation.trigger"].sudo().browse(spec.id)
+        records, failed_vals = trigger._match_condition(records, self.env.user)
+        return None if failed_vals else records
 
     def _workflow_dependent_fields(self, vals):
         """The fields of these records that writing ``vals`` changes: its own, and those
@@ -103,35 +111,39 @@ class WorkflowAutomationMixin(models.AbstractModel):
         }
 
     def _workflow_folded_vals(self, plan):
-        """``({record id: the values the actions of plan write}, context)``, or None when they
-        cannot be known before writing (a value that no longer fits: the ordinary way fails that
-        run), or when they would fire a trigger, which must fire one link deeper in the chain,
-        as the ordinary way does."""
-        per_record = defaultdict(dict)
+        """``([(records, the values the actions of plan write on them)], context)``, the records
+        grouped by the values they get, or None when the values cannot be known before writing
+        (a value that no longer fits: the ordinary way fails that run), or when they would fire
+        a trigger, which must fire one link deeper in the chain, as the ordinary way does."""
+        parts = []  # the values of each action on a subset of the records, in order
+        record_parts = defaultdict(list)  # {record id: the indexes of its parts}
         context = {}
         try:
-            for trigger, records in plan:
-                for action in trigger.action_ids:
-                    context.update(action._write_context())
-                    for subset, action_vals in action._write_vals(records):
+            for spec, records in plan:
+                for action in spec.fold:
+                    context.update(action.context)
+                    for subset, action_vals in records._workflow_write_vals(action.kind, action.values):
                         if subset._workflow_events_for(action_vals):
                             return None
-                        for record_id in subset.ids:
-                            per_record[record_id] = _merged(per_record[record_id], action_vals)
+                        for record_id in subset._ids:
+                            record_parts[record_id].append(len(parts))
+                        parts.append(action_vals)
         except Exception:  # noqa: BLE001 - the ordinary way records why
             return None
-        return per_record, context
-
-    def _workflow_write_folded(self, vals, per_record, context):
-        """Write ``vals`` with the actions' values of each record, and check that the model
-        kept them: a model's ``write`` may derive some values from others (Odoo's CRM clears
-        the closing date of a lead that changes stage), which the ordinary way writes after."""
         groups = defaultdict(list)
-        for record in self:
-            groups[repr(sorted(per_record.get(record.id, {}).items()))].append(record.id)
-        for record_ids in groups.values():
-            records = self.browse(record_ids)
-            action_vals = per_record.get(record_ids[0], {})
+        for record_id in self._ids:
+            groups[tuple(record_parts.get(record_id, ()))].append(record_id)
+        return [
+            (self.browse(record_ids), functools.reduce(_merged, (parts[index] for index in indexes), {}))
+            for indexes, record_ids in groups.items()
+        ], context
+
+    def _workflow_write_folded(self, vals, groups, context):
+        """Write ``vals`` with the actions' values of each group of records, and check that the
+        model kept them: a model's ``write`` may derive some values from others (Odoo's CRM
+        clears the closing date of a lead that changes stage), which the ordinary way writes
+        after."""
+        for records, action_vals in groups:
             records.with_context(**context)._workflow_write_unhooked(_merged(vals, action_vals))
             records._workflow_check_kept(action_vals)
         self.env.flush_all()  # here: an error of the folded values is caught with the savepoint
@@ -151,12 +163,12 @@ class WorkflowAutomationMixin(models.AbstractModel):
         Run = self.env["workflow.automation.run"].sudo()
         Run._insert([
             vals
-            for trigger, records in plan
-            for action in trigger.action_ids
-            for vals in Run._prepare_vals_list(action, records, self.env.user, "done")
+            for spec, records in plan
+            for action in spec.fold
+            for vals in Run._prepare_vals_list_of(action.run_vals, records, self.env.user, "done")
         ])
         self.env.cr.postcommit.data.setdefault(FIRED_KEY, set()).update(
-            (trigger.id, record_id) for trigger, records in plan for record_id in records.ids
+            (spec.id, record_id) for spec, records in plan for record_id in records.ids
         )
 
 

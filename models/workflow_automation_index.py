@@ -19,6 +19,16 @@ INDEX_VERSION_PARAM = "crm_workflow_automation.trigger_index_version"
 INDEX_VERSION_KEY = "workflow_automation.index_version"
 
 
+class FoldedAction(NamedTuple):
+    """An action as a folded write needs it (see workflow_automation_fold.py): read once, when
+    the index is built, so that a folded drag reads no definition."""
+
+    kind: str
+    values: dict  # what it writes on any record (``_write_values``): plain values and ids
+    context: dict  # the context it writes with (``_write_context``)
+    run_vals: dict  # what its runs have in common (``_run_vals``)
+
+
 class TriggerSpec(NamedTuple):
     """What the engine needs to know about a trigger without reading it: cached per
     registry, so a write that matches no trigger costs no SQL query."""
@@ -35,9 +45,10 @@ class TriggerSpec(NamedTuple):
     group_ids: frozenset | None
     first_time_only: bool
     on_import: bool
-    # Whether its actions may be written with the user's change (see workflow_automation_fold.py),
-    # and the fields its condition reads (None: it cannot tell)
-    foldable: bool
+    # Its actions, if they may be written with the user's change (see workflow_automation_fold.py);
+    # whether it has a condition, and the fields its condition reads (None: it cannot tell)
+    fold: tuple[FoldedAction, ...] | None
+    conditional: bool
     condition_fields: frozenset | None
     # None for a switched-on workflow; for a switched-off one, the ids of its test records,
     # the only records it fires on (DESIGN.md principle 9)
@@ -46,6 +57,10 @@ class TriggerSpec(NamedTuple):
     changed_fields: frozenset = frozenset()
     changed_from: object = None
     changed_to: object = None
+
+    def __hash__(self):
+        # a trigger has one spec per index; its folded values are dicts, which do not hash
+        return hash(self.id)
 
     def fires_for(self, user, importing):
         """Whether a change made by ``user`` (through an import if ``importing``) fires this trigger."""

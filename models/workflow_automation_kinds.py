@@ -45,8 +45,9 @@ class Kind:
 @dataclass(frozen=True)
 class ActionKind(Kind):
     # ``_execute_<kind>(records)`` runs it, on the whole batch; a kind that only writes the
-    # records says what with ``_write_vals_<kind>(records)`` instead, and may then be folded
-    # into the user's own write (by naming convention)
+    # records says what with ``_write_values_<kind>()`` instead (the same values on every
+    # record, which the model may split per record), and may then be folded into the user's
+    # own write (by naming convention)
     outbound: bool = False  # leaves the database: on test records it is recorded, not done
     queued: bool = False  # never run in the user's transaction (it cannot be rolled back)
     creates: bool = False  # creates records, named from a template

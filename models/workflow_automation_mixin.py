@@ -293,15 +293,19 @@ class WorkflowAutomationMixin(models.AbstractModel):
             spec.changed_to is None or new[name] == spec.changed_to
         )
 
-    def _workflow_assign_user_vals(self, user):
-        """``[(records, values)]`` that the "assign to a user" action writes: the owner is
-        ``user_id`` unless a model says otherwise."""
-        return [(self, {"user_id": user.id})]
+    def _workflow_stages_match(self, spec, before, stage_after=None):
+        """Whether the record, moved from the stage of ``before`` to ``stage_after`` (by default,
+        its stage), is in the stages of ``spec``."""
+        return (not spec.to_stage_id or (stage_after or self.stage_id.id) == spec.to_stage_id) and (
+            not spec.from_stage_id or before["stage_id"] == spec.from_stage_id
+        )
 
-    def _workflow_set_stage_vals(self, stage):
-        """``[(records, values)]`` that the "move to a stage" effect writes (of an action, or of
-        another feature)."""
-        return [(self, {"stage_id": stage.id})]
+    def _workflow_write_vals(self, kind, values):
+        """``[(records, values)]`` that an action of ``kind`` writes on these records, from the
+        ``values`` it writes on any record: a model may split or check them per record with
+        ``_workflow_<kind>_vals(values)``."""
+        adapt = getattr(self, f"_workflow_{kind}_vals", None)
+        return adapt(values) if adapt else [(self, values)]
 
     # ------------------------------------------------------------------
     # The hooks
@@ -436,25 +440,29 @@ class WorkflowAutomationMixin(models.AbstractModel):
         """
         if not specs or not changed:
             return []
+        # what the triggers compare the records with, read once for all of them
         by_scope = defaultdict(list)
+        company_ids = {}
         for record in changed:
             by_scope[record._workflow_scope_value()].append(record.id)
+            company_ids[record.id] = record.company_id.id
         matches = []
         for spec in specs:
-            if spec.scope_ids is None:
-                ids = changed.ids
-            else:
-                ids = [rid for scope in spec.scope_ids for rid in by_scope.get(scope, ())]
-            if spec.only_ids is not None:
-                ids = [rid for rid in ids if rid in spec.only_ids]
-            if not ids:
+            if stage_after and spec.to_stage_id and stage_after != spec.to_stage_id:
                 continue
-            records = changed.browse(ids).filtered(
-                lambda r, spec=spec: r.company_id.id in (False, spec.company_id)
-                and (not spec.to_stage_id or (stage_after or r.stage_id.id) == spec.to_stage_id)
-                and (not spec.from_stage_id or before[r.id]["stage_id"] == spec.from_stage_id)
-                and r._workflow_change_matches(spec, before and before[r.id])
-            )
+            ids = changed._ids if spec.scope_ids is None else [
+                record_id for scope in spec.scope_ids for record_id in by_scope.get(scope, ())
+            ]
+            records = changed.browse([
+                record_id for record_id in ids
+                if company_ids[record_id] in (False, spec.company_id)
+                and (spec.only_ids is None or record_id in spec.only_ids)
+            ])
+            if records and (spec.from_stage_id or spec.changed_fields or (spec.to_stage_id and not stage_after)):
+                records = records.filtered(
+                    lambda r, spec=spec: r._workflow_stages_match(spec, before and before[r.id], stage_after)
+                    and r._workflow_change_matches(spec, before and before[r.id])
+                )
             if records:
                 matches.append((spec, records))
         return matches

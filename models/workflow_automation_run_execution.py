@@ -29,11 +29,13 @@ INSERTED_DEFAULTS = {
     "date_due": None, "occurrence": None, "stage_ref": 0, "followup_effect": False, "message": None,
     "is_test": False,
 }
+# The column ``_insert`` always sends as an array: it gives the number of rows
+ROW_COLUMN = "res_id"
 
 
-def _column_value(field, value):
-    """A run's value as its column takes it: the ORM's False for "empty" is NULL but for booleans."""
-    return None if value is False and field.type != "boolean" else value
+def _column_values(field, values):
+    """Runs' values as their column takes them: the ORM's False for "empty" is NULL but for booleans."""
+    return values if field.type == "boolean" else [None if value is False else value for value in values]
 
 
 class WorkflowAutomationRun(models.Model):
@@ -46,20 +48,18 @@ class WorkflowAutomationRun(models.Model):
     @api.model
     def _prepare_vals_list(self, action, records, user, state, **vals):
         """The runs of ``action`` on ``records`` for ``user``'s change, with ``vals`` in common."""
-        shared = {
-            "workflow_id": action.workflow_id.id,
-            "trigger_id": action.trigger_id.id,
-            "action_id": action.id,
-            "action_kind": action.kind,
-            "company_id": action.trigger_id.company_id.id,
-            "res_model": records._name,
-            "state": state,
-            "user_id": user.id,
-            **vals,
-        }
+        return self._prepare_vals_list_of(action._run_vals(), records, user, state, **vals)
+
+    @api.model
+    def _prepare_vals_list_of(self, run_vals, records, user, state, **vals):
+        """The runs of the action whose ``_run_vals`` are ``run_vals`` (as the trigger index
+        keeps them) on ``records``, for ``user``'s change, with ``vals`` in common."""
+        shared = {**run_vals, "res_model": records._name, "state": state, "user_id": user.id, **vals}
+        # read for the whole batch, which seldom holds a test record
+        test_ids = set(records.filtered("workflow_test_id")._ids) if records.workflow_test_id else ()
         return [
-            dict(shared, res_id=record.id, record_name=record.display_name, is_test=bool(record.workflow_test_id))
-            for record in records
+            dict(shared, res_id=record_id, record_name=name, is_test=record_id in test_ids)
+            for record_id, name in zip(records._ids, records.mapped("display_name"), strict=True)
         ]
 
     @api.model
@@ -68,26 +68,33 @@ class WorkflowAutomationRun(models.Model):
 
         The ORM's ``create`` costs far more than the action on a large batch; runs have no
         computed stored field, no tracking and no default that a row leaves out, so a plain
-        INSERT is enough. Callers say what the rows mean: ``_announce`` them, or execute them.
+        INSERT is enough. A value that all the rows share (the action, the user...) is sent
+        once; the others as one array a column, so that the statement has the same shape
+        whatever the size of the batch. Callers say what the rows mean: ``_announce`` them,
+        or execute them.
         """
         if not vals_list:
             return self.browse()
         now = fields.Datetime.now()
-        rows = [
-            {**INSERTED_DEFAULTS, "date": now, **vals, "create_uid": self.env.uid, "create_date": now,
-             "write_uid": self.env.uid, "write_date": now}
-            for vals in vals_list
-        ]
-        columns = list(rows[0])
-        # one array a column: a statement of the same shape whatever the size of the batch
+        columns = {name: [vals.get(name, default) for vals in vals_list] for name, default in INSERTED_DEFAULTS.items()}
+        columns["date"] = [date or now for date in columns["date"]]
+        selected, arrays, array_names = [], [], []
+        for name, values in columns.items():
+            field = self._fields[name]
+            values = _column_values(field, values)
+            column_type = SQL(field.column_type[1])
+            if name != ROW_COLUMN and values.count(values[0]) == len(values):
+                selected.append(SQL("%s::%s", values[0], column_type))
+            else:
+                selected.append(SQL("batch.%s", SQL.identifier(name)))
+                arrays.append(SQL("%s::%s[]", values, column_type))
+                array_names.append(SQL.identifier(name))
         self.env.cr.execute(SQL(
-            "INSERT INTO workflow_automation_run (%s) SELECT * FROM unnest(%s) RETURNING id",
+            "INSERT INTO workflow_automation_run (%s) SELECT %s FROM unnest(%s) AS batch(%s) RETURNING id",
             SQL(", ").join(map(SQL.identifier, columns)),
-            SQL(", ").join(
-                SQL("%s::%s[]", [_column_value(field, row[column]) for row in rows], SQL(field.column_type[1]))
-                for column in columns
-                for field in [self._fields[column]]
-            ),
+            SQL(", ").join(selected),
+            SQL(", ").join(arrays),
+            SQL(", ").join(array_names),
         ))
         return self.browse(row[0] for row in self.env.cr.fetchall())
 
@@ -182,17 +189,16 @@ class WorkflowAutomationRun(models.Model):
         for run_id, vals in outcomes.items():
             groups[tuple(sorted({"date": now, **vals}.items()))].append(run_id)
         for items, run_ids in groups.items():
-            vals = dict(items, write_uid=self.env.uid, write_date=now)
             self.env.cr.execute(SQL(
                 "UPDATE workflow_automation_run SET %s WHERE id IN %s",
                 SQL(", ").join(
-                    SQL("%s = %s", SQL.identifier(name), _column_value(self._fields[name], value))
-                    for name, value in vals.items()
+                    SQL("%s = %s", SQL.identifier(name), _column_values(self._fields[name], [value])[0])
+                    for name, value in items
                 ),
                 tuple(run_ids),
             ))
             runs = self.browse(run_ids)
-            for name, value in vals.items():
+            for name, value in items:
                 field = self._fields[name]
                 self.env.cache.update(runs, field, [field.convert_to_cache(value, runs, validate=False)] * len(runs))
 

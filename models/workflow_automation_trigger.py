@@ -6,7 +6,7 @@ import psycopg2
 from odoo import _, api, fields, models
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
-from .workflow_automation_index import TriggerSpec
+from .workflow_automation_index import FoldedAction, TriggerSpec
 from .workflow_automation_kinds import FROM_STAGE, STAGE, TRIGGER_KINDS, codes, selection
 from .workflow_automation_mixin import CHAIN_CONTEXT_KEY, DEPTH_CONTEXT_KEY, FIELD_CHANGED
 
@@ -254,12 +254,26 @@ class WorkflowAutomationTrigger(models.Model):
             group_ids=frozenset(workflow.trigger_group_ids.ids) if chosen else None,
             first_time_only=self.frequency == "first_time",
             on_import=workflow.run_on_import,
-            foldable=self.kind in STAGE_KINDS and self.frequency == "every_time"
-            and all(action._is_foldable() for action in self.action_ids),
+            fold=self._fold_actions(),
+            conditional=self._has_condition(),
             condition_fields=self._condition_fields(),
             only_ids=None if workflow.active else test_ids,
             **self._change_spec(),
         )
+
+    def _fold_actions(self):
+        """The actions as the index keeps them for a folded write, if the user's change may
+        fire them so: a trigger of the stage reached every time, whose actions only write the
+        records at once (see workflow_automation_fold.py); otherwise None."""
+        if self.kind not in STAGE_KINDS or self.frequency != "every_time":
+            return None
+        folded = []
+        for action in self.action_ids:
+            values = action._fold_values()
+            if values is None:
+                return None
+            folded.append(FoldedAction(action.kind, values, action._write_context(), action._run_vals()))
+        return tuple(folded)
 
     def _get_index_events(self):
         """The events under which the trigger index lists this trigger: its kind. A feature
@@ -432,9 +446,12 @@ class WorkflowAutomationTrigger(models.Model):
             "context_today": lambda: fields.Date.context_today(self),
         }
 
+    def _has_condition(self):
+        return bool(self.filter_domain) and self.filter_domain.strip() != "[]"
+
     def _filter_condition(self, records):
         """Return the records matching the condition, in one query for the whole batch."""
-        if not self.filter_domain or self.filter_domain.strip() == "[]":
+        if not self._has_condition():
             return records
         domain = self._get_condition_domain()
         return records.with_context(active_test=False).search([("id", "in", records.ids), *domain])

@@ -1,11 +1,13 @@
 from datetime import date, datetime
 
+import psycopg2
 from freezegun import freeze_time
 from markupsafe import escape
 
 from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common import WorkflowAutomationCase, messages_containing
 
@@ -48,6 +50,20 @@ class TestDateTriggers(WorkflowAutomationCase):
         self.assertEqual((run.res_id, run.occurrence, run.state), (lead.id, date(2026, 3, 12), "done"))
         self.scan_at("2026-03-13 10:00")
         self.assertEqual(len(self.runs(workflow)), 1)
+
+    def test_the_database_keeps_one_run_per_record_and_occurrence(self):
+        """The partial unique index of the runs: a second run of an occurrence is refused,
+        while the runs of other triggers, which have no occurrence, are not concerned."""
+        workflow = self.date_workflow()
+        lead = self.create_leads()
+        Run = self.env["workflow.automation.run"]
+        action = workflow.trigger_ids.action_ids
+        vals_list = Run._prepare_vals_list(action, lead, self.salesman, "done")
+        Run._insert(vals_list + vals_list)  # no occurrence: a trigger fired twice
+        occurrence = [dict(vals, occurrence=date(2026, 3, 12)) for vals in vals_list]
+        Run._insert(occurrence)
+        with self.assertRaises(psycopg2.errors.UniqueViolation), self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
+            Run._insert(occurrence)
 
     def test_days_before_the_date(self):
         with freeze_time("2026-03-01 08:00"):

@@ -1,3 +1,5 @@
+import re
+
 from odoo import Command
 
 from .common import WorkflowAutomationCase
@@ -42,6 +44,25 @@ class TestFoldedDrag(WorkflowAutomationCase):
         queries = self.drag_to_qualified()
         self.assertEqual((self.lead.probability, self.lead.tag_ids), (55, self.tag))
         self.assertEqual((self.runs(first) | self.runs(second)).mapped("state"), ["done", "done"])
+        self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET'), 1)
+
+    def test_a_folded_drag_reads_no_definition(self):
+        """A drag is a request of its own, with a cold cache: what the folded actions write,
+        and what their runs record, come from the trigger index, not from the workflow."""
+        priority = self.model_field("priority")
+        workflow = self.create_stage_workflow(self.stage_qualified, [
+            {"kind": "set_field", "set_field_id": priority.id,
+             "set_selection_id": priority.selection_ids.filtered(lambda choice: choice.value == "2").id},
+            {"kind": "add_tags", "tag_ids": [self.tag.id]},
+            {"kind": "assign_user", "user_id": self.dragger.id},
+        ])
+        self.env["workflow.automation"]._get_trigger_index("crm.lead")  # built by an earlier request
+        self.env.invalidate_all()
+        queries = self.drag_to_qualified()
+        self.assertEqual((self.lead.priority, self.lead.tag_ids), ("2", self.tag))
+        self.assertEqual(self.runs(workflow).mapped("state"), ["done"] * 3)
+        definitions = r'FROM "(workflow_automation(_trigger|_action)?|ir_model_fields\w*)"'
+        self.assertEqual([query for query in queries if re.search(definitions, query)], [])
         self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET'), 1)
 
     def test_an_action_failing_in_the_database_spares_the_move(self):
