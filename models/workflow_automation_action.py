@@ -384,7 +384,7 @@ class WorkflowAutomationAction(models.Model):
             return None
         try:
             return self._write_values()
-        except UserError:
+        except Exception:  # noqa: BLE001 - never the index's failure: the ordinary way records why
             return None
 
     def _run_vals(self):
