@@ -11,6 +11,7 @@ from odoo.addons.crm_workflow_automation.wizards.workflow_automation_export impo
 NOW = "2026-03-02 08:00"
 # The date of the leads that date triggers fire on
 LEAD_DATE = date(2026, 4, 1)
+BIG_AMOUNT = 100000  # above the thresholds of the presets watching an amount
 
 
 def components(workflow):
@@ -89,6 +90,8 @@ def fire_trigger(env, trigger, team, user, partner):
         lead.action_set_lost()
     elif trigger.kind == "date":
         scan_at_occurrence(env, trigger)
+    elif trigger.kind == "field_changed":  # the amounts that the presets' conditions ask for
+        lead.with_user(user).write({field.name: BIG_AMOUNT for field in trigger.changed_field_ids})
     return lead
 
 
