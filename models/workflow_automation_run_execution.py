@@ -69,9 +69,8 @@ class WorkflowAutomationRun(models.Model):
         The ORM's ``create`` costs far more than the action on a large batch; runs have no
         computed stored field, no tracking and no default that a row leaves out, so a plain
         INSERT is enough. A value that all the rows share (the action, the user...) is sent
-        once; the others as one array a column, so that the statement has the same shape
-        whatever the size of the batch. Callers say what the rows mean: ``_announce`` them,
-        or execute them.
+        once, the others as one array a column: the statement does not grow with the batch.
+        Callers say what the rows mean: ``_announce`` them, or execute them.
         """
         if not vals_list:
             return self.browse()
