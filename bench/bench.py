@@ -14,7 +14,7 @@ import gc
 import pstats
 import time
 from collections.abc import Callable
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -126,17 +126,25 @@ class Setting:
     kind: ActionKind | None = None  # whose effect every measured write must show
 
 
-@contextmanager
-def _without_gc_pauses():
-    """Collect the garbage before, not during, the timed block, as ``timeit`` does: a full
-    collection of Odoo's many objects takes tens of milliseconds, at moments that have
-    nothing to do with what is measured."""
+def _timed(cr, func, *args):
+    """``(ms, queries)`` of ``func(*args)`` on ``cr``. The garbage is collected before, not
+    during, the call, as ``timeit`` does: a full collection of Odoo's many objects takes tens
+    of milliseconds, at moments that have nothing to do with what is measured."""
+    queries = cr.sql_log_count
     gc.collect()
     gc.disable()
     try:
-        yield
+        start = time.perf_counter()
+        func(*args)
+        elapsed = (time.perf_counter() - start) * 1000
     finally:
         gc.enable()
+    return elapsed, cr.sql_log_count - queries
+
+
+def _insert_done_runs(Run, run_vals, records):
+    """The run rows of a folded write: prepared from what the trigger index keeps, then inserted."""
+    Run._insert(Run._prepare_vals_list_of(run_vals, records, Run.env.user, "done"))
 
 
 class Bench:
@@ -282,15 +290,8 @@ class Bench:
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, setting.context or {})
             leads = env["crm.lead"].browse(ids)
-            queries = cr.sql_log_count
-            with _without_gc_pauses():
-                start = time.perf_counter()
-                if profile:
-                    profile.runcall(write, leads, vals)
-                else:
-                    write(leads, vals)
-                elapsed = (time.perf_counter() - start) * 1000
-            queries = cr.sql_log_count - queries
+            call = (profile.runcall, write) if profile else (write,)
+            elapsed, queries = _timed(cr, *call, leads, vals)
             self._check_effect(setting.kind, leads)
             cr.rollback()
         per_write = 1 if shape == "batch" else len(ids)
@@ -323,13 +324,8 @@ class Bench:
                 Run = env["workflow.automation.run"]
                 action = env["workflow.automation"].browse(self.matching[kind.code]).trigger_ids.action_ids
                 run_vals, leads = action._run_vals(), env["crm.lead"].browse(self.batch_ids)
-                leads.mapped("display_name")  # read by the user's write before
-                queries = cr.sql_log_count
-                with _without_gc_pauses():
-                    start = time.perf_counter()
-                    Run._insert(Run._prepare_vals_list_of(run_vals, leads, env.user, "done"))
-                    elapsed = (time.perf_counter() - start) * 1000
-                measured.append((elapsed, cr.sql_log_count - queries))
+                leads.mapped("name")  # fetched by the user's write before (its display name is not)
+                measured.append(_timed(cr, _insert_done_runs, Run, run_vals, leads))
                 cr.rollback()
         return min(measured[1:])  # the first one warms the caches
 
