@@ -1,6 +1,6 @@
 {
     "name": "CRM Workflow Automation",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Sales/CRM",
     "summary": "Pipeline workflows: when a deal or project moves, assign, schedule, e-mail and more",
     "author": "crm_workflow_automation developers",

@@ -35,8 +35,8 @@ MATCH_TARGET = 1.25
 IDLE_TARGET = 1.05
 IDLE_MAX_EXTRA_QUERIES = 0
 # The tables the measured writes change, rolled back
-VACUUMED_TABLES = ("crm_lead", "crm_tag_rel", "workflow_automation_run", "mail_followers", "mail_message",
-                   "mail_tracking_value")
+VACUUMED_TABLES = ("crm_lead", "crm_tag_rel", "workflow_automation_run", "workflow_automation_firing",
+                   "mail_followers", "mail_message", "mail_tracking_value")
 BENCH_DIR = Path(__file__).resolve().parent
 ADDON_DIR = BENCH_DIR.parent
 FINAL_FLUSH = ("flush_all", "_write_batch")  # the bench's flush at the end of the user's write

@@ -7,6 +7,7 @@ from . import workflow_automation_action
 from . import workflow_automation_action_webhook
 from . import workflow_automation_action_templates
 from . import workflow_automation_action_new_records
+from . import workflow_automation_firing
 from . import workflow_automation_run
 from . import workflow_automation_run_execution
 from . import workflow_automation_run_queue

@@ -26,18 +26,21 @@ class WorkflowAutomationRun(models.Model):
     _name = "workflow.automation.run"
     _description = "Workflow Automation Run"
     _order = "id desc"
-    # A run says when (``date``) and for whom (``user_id``): Odoo's four log columns would only
-    # make each of the many rows a change writes wider, with two more foreign keys to check.
+    # A run says when (``date``) and for whom (its firing's ``user_id``): Odoo's four log columns
+    # would only make each of the many rows a change writes wider, with two more foreign keys to check.
     _log_access = False
     _rec_name = "record_name"
 
-    # Runs outlive a deleted workflow: the audit trail stays, its scheduled runs are cancelled.
-    workflow_id = fields.Many2one("workflow.automation", ondelete="set null", index=True)
-    trigger_id = fields.Many2one("workflow.automation.trigger", ondelete="set null", index=True)
+    # What the runs of one trigger fired for one user share: written and checked once for them all
+    firing_id = fields.Many2one("workflow.automation.firing", required=True, ondelete="cascade", index=True)
+    workflow_id = fields.Many2one(related="firing_id.workflow_id")
+    trigger_id = fields.Many2one(related="firing_id.trigger_id")
+    company_id = fields.Many2one(related="firing_id.company_id")
+    user_id = fields.Many2one(related="firing_id.user_id")
+    # Runs outlive a deleted action, as they outlive a deleted workflow: the audit trail stays.
     action_id = fields.Many2one("workflow.automation.action", ondelete="set null", index=True)
     # Kept with the run, so that the usage report groups by it after the action changed or went.
     action_kind = fields.Selection(selection="_selection_action_kind", string="Action kind", readonly=True)
-    company_id = fields.Many2one("res.company", required=True)
     res_model = fields.Selection(TARGET_MODELS, string="Record type", required=True)
     res_id = fields.Many2oneReference(string="Record ID", model_field="res_model", required=True, index=True)
     record_name = fields.Char(string="Record")
@@ -54,7 +57,6 @@ class WorkflowAutomationRun(models.Model):
         ],
         required=True,
     )
-    user_id = fields.Many2one("res.users", string="Triggered by", ondelete="set null")
     date = fields.Datetime(default=fields.Datetime.now, required=True, index=True)
     date_due = fields.Datetime(string="Due", help="When a scheduled run is due.")
     occurrence = fields.Date(help="For a date trigger: the occurrence this run belongs to.")
@@ -90,8 +92,8 @@ class WorkflowAutomationRun(models.Model):
             self.env.cr, "workflow_automation_run_due_index", self._table, ["date_due"], where="state = 'scheduled'"
         )
         self.env.cr.execute(SQL(
-            """CREATE UNIQUE INDEX IF NOT EXISTS workflow_automation_run_occurrence_index
-               ON workflow_automation_run (trigger_id, action_id, res_id, occurrence) WHERE occurrence IS NOT NULL"""
+            """CREATE UNIQUE INDEX IF NOT EXISTS workflow_automation_run_action_occurrence_index
+               ON workflow_automation_run (action_id, res_id, occurrence) WHERE occurrence IS NOT NULL"""
         ))
 
     @api.depends("res_model", "res_id")
@@ -147,9 +149,27 @@ class WorkflowAutomationRun(models.Model):
         )
         return {(run.trigger_id.id, run.res_id) for run in runs}
 
+    @api.model
+    def _firing_fields(self):
+        """The fields that runs show from their firing, which they share."""
+        return [name for name, field in self._fields.items() if (field.related or "").startswith("firing_id.")]
+
     @api.model_create_multi
     def create(self, vals_list):
-        runs = super().create(vals_list)
+        """Runs given the workflow, trigger, company and user they share: one firing keeps them."""
+        names = self._firing_fields()
+        Firing = self.env["workflow.automation.firing"].sudo()
+        firings = {}
+        run_vals_list = []
+        for vals in vals_list:
+            run_vals = {name: value for name, value in vals.items() if name not in names}
+            if not run_vals.get("firing_id"):
+                firing = tuple((name, vals.get(name, False)) for name in names)
+                if firing not in firings:
+                    firings[firing] = Firing.create(dict(firing)).id
+                run_vals["firing_id"] = firings[firing]
+            run_vals_list.append(run_vals)
+        runs = super().create(run_vals_list)
         runs._announce()
         return runs
 

@@ -10,6 +10,7 @@ import logging
 from collections import defaultdict, deque
 from contextlib import contextmanager
 from copy import copy
+from operator import itemgetter
 
 from markupsafe import Markup
 
@@ -24,9 +25,8 @@ _logger = logging.getLogger(__name__)
 
 # The run columns written by ``_insert``, with their value when a row leaves them out
 INSERTED_DEFAULTS = {
-    "workflow_id": None, "trigger_id": None, "action_id": None, "action_kind": None, "company_id": None,
-    "res_model": None, "res_id": None, "record_name": None, "state": None, "user_id": None, "date": None,
-    "date_due": None, "occurrence": None, "stage_ref": 0, "followup_effect": False, "message": None,
+    "action_id": None, "action_kind": None, "res_model": None, "res_id": None, "record_name": None, "state": None,
+    "date": None, "date_due": None, "occurrence": None, "stage_ref": 0, "followup_effect": False, "message": None,
     "is_test": False,
 }
 # The column ``_insert`` always sends as an array: it gives the number of rows
@@ -64,16 +64,27 @@ class WorkflowAutomationRun(models.Model):
 
     @api.model
     def _insert(self, vals_list):
-        """Insert run rows in one query and return them.
+        """Insert run rows, with their firings, in one query per firing, and return them.
 
         The ORM's ``create`` costs far more than the action on a large batch; runs have no
         computed stored field, no tracking and no default that a row leaves out, so a plain
-        INSERT is enough. A value that all the rows share (the action, the user...) is sent
+        INSERT is enough. A value that all the rows share (the action, the state...) is sent
         once, the others as one array a column: the statement does not grow with the batch.
         Callers say what the rows mean: ``_announce`` them, or execute them.
         """
-        if not vals_list:
-            return self.browse()
+        names = self._firing_fields()
+        firing_of = itemgetter(*names)
+        groups = defaultdict(list)
+        for vals in vals_list:
+            groups[firing_of(vals)].append(vals)
+        run_ids = []
+        for firing, group in groups.items():
+            run_ids += self._insert_fired(dict(zip(names, firing, strict=True)), group)
+        return self.browse(run_ids)
+
+    @api.model
+    def _insert_fired(self, firing, vals_list):
+        """Insert the runs of ``vals_list`` and their firing, whose values are ``firing``; return their ids."""
         now = fields.Datetime.now()
         columns = {name: [vals.get(name, default) for vals in vals_list] for name, default in INSERTED_DEFAULTS.items()}
         columns["date"] = [date or now for date in columns["date"]]
@@ -89,13 +100,17 @@ class WorkflowAutomationRun(models.Model):
                 arrays.append(SQL("%s::%s[]", values, column_type))
                 array_names.append(SQL.identifier(name))
         self.env.cr.execute(SQL(
-            "INSERT INTO workflow_automation_run (%s) SELECT %s FROM unnest(%s) AS batch(%s) RETURNING id",
+            """WITH firing AS (INSERT INTO workflow_automation_firing (%s) VALUES %s RETURNING id)
+               INSERT INTO workflow_automation_run (firing_id, %s)
+               SELECT firing.id, %s FROM firing, unnest(%s) AS batch(%s) RETURNING id""",
+            SQL(", ").join(map(SQL.identifier, firing)),
+            tuple(value or None for value in firing.values()),
             SQL(", ").join(map(SQL.identifier, columns)),
             SQL(", ").join(selected),
             SQL(", ").join(arrays),
             SQL(", ").join(array_names),
         ))
-        return self.browse(row[0] for row in self.env.cr.fetchall())
+        return [row[0] for row in self.env.cr.fetchall()]
 
     def _announce(self):
         """What these new rows call for: a chatter line for what is delayed, the queue woken for
