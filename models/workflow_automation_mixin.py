@@ -224,6 +224,22 @@ class WorkflowAutomationMixin(models.AbstractModel):
         """The values of a record made by "Test this workflow", besides its name, owner, scope and stage."""
         return {}
 
+    def _workflow_display_names(self):
+        """The records' display names, in order, as the runs keep them.
+
+        Odoo computes a display name record by record, at a cost above that of a run row; where
+        the model keeps Odoo's own (its ``_rec_name``, a text), the same names are that
+        field's values, read in bulk.
+        """
+        field = self._fields.get(self._rec_name or "")
+        if (
+            field is None
+            or field.type not in ("char", "text")
+            or type(self)._compute_display_name is not models.BaseModel._compute_display_name
+        ):
+            return self.mapped("display_name")
+        return [field.convert_to_display_name(value, self) for value in self.mapped(field.name)]
+
     def _workflow_scope_value(self):
         """The id the workflow's scope is compared with (a pipeline, a project, ...)."""
         return self[self._workflow_scope_field].id if self._workflow_scope_field else self.id

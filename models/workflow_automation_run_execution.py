@@ -59,7 +59,7 @@ class WorkflowAutomationRun(models.Model):
         test_ids = set(records.filtered("workflow_test_id")._ids) if records.workflow_test_id else ()
         return [
             dict(shared, res_id=record_id, record_name=name, is_test=record_id in test_ids)
-            for record_id, name in zip(records._ids, records.mapped("display_name"), strict=True)
+            for record_id, name in zip(records._ids, records._workflow_display_names(), strict=True)
         ]
 
     @api.model

@@ -44,6 +44,13 @@ class TestEngine(WorkflowAutomationCase):
         self.assertEqual(run.user_id, self.salesman)
         self.assertEqual(run.record_ref, lead)
 
+    def test_runs_keep_the_names_odoo_shows(self):
+        """The runs' record names, read in bulk, are the records' display names."""
+        leads = self.create_leads(2)
+        leads[1].name = "Café « Müller » & Söhne"
+        for records in (leads, self.create_project("Site web")):
+            self.assertEqual(records._workflow_display_names(), records.mapped("display_name"))
+
     def test_write_matching_nothing_adds_no_query(self):
         def create_workflows():
             # switched-on workflows watching stages, none in this lead's pipeline

@@ -46,6 +46,32 @@ class TestFoldedDrag(WorkflowAutomationCase):
         self.assertEqual((self.runs(first) | self.runs(second)).mapped("state"), ["done", "done"])
         self.assertEqual(self.count_statements(queries, r'UPDATE "crm_lead"\s+SET'), 1)
 
+    def test_the_runs_of_each_trigger_share_one_firing(self):
+        """What the runs of one trigger share (its workflow, the company, the salesman who
+        dragged) is written once, in their firing, by the statement that inserts the runs."""
+        probability = self.create_stage_workflow(self.stage_qualified, [
+            {"kind": "set_field", "set_field_id": self.probability.id, "set_value": "55"},
+            {"kind": "add_tags", "tag_ids": [self.tag.id]},
+        ], name="Probability and tag")
+        owner = self.create_stage_workflow(
+            self.stage_qualified, [{"kind": "assign_user", "user_id": self.dragger.id}], name="Owner"
+        )
+        leads = self.lead | self.create_leads(2, user_id=self.dragger.id)
+        with self.capture_queries() as queries:
+            self.drag(leads, {"stage_id": self.stage_qualified.id}, self.dragger)
+            self.env.flush_all()
+        for workflow, count in ((probability, 6), (owner, 3)):
+            runs = self.runs(workflow)
+            self.assertEqual((len(runs), set(runs.mapped("state"))), (count, {"done"}))
+            self.assertEqual(len(runs.firing_id), 1)
+            self.assertEqual(
+                (runs.workflow_id, runs.trigger_id, runs.company_id, runs.user_id),
+                (workflow, workflow.trigger_ids, self.env.company, self.dragger),
+            )
+            self.assertEqual(set(runs.mapped("record_name")), set(leads.mapped("display_name")))
+        self.assertEqual(self.count_statements(queries, r"INSERT INTO workflow_automation_firing"), 2)
+        self.assertEqual(self.count_statements(queries, r"INSERT INTO workflow_automation_run"), 2)
+
     def test_a_folded_drag_reads_no_definition(self):
         """A drag is a request of its own, with a cold cache: what the folded actions write,
         and what their runs record, come from the trigger index, not from the workflow."""

@@ -183,6 +183,18 @@ class TestRunRetention(WorkflowAutomationCase):
                     self.workflow[f"run_{state}_count"],
                 )
 
+    def test_a_firing_goes_with_its_last_run(self):
+        """The autovacuum deletes the firings whose runs the retention purged, not the others."""
+        old = self.make_runs(["done", "skipped"], days_ago=400)
+        kept = self.make_runs(["failed"], days_ago=400) | self.make_runs(["done"], days_ago=10)
+        firings = (old | kept).firing_id
+        self.assertEqual(len(firings), 3, "the runs made together share their firing")
+
+        self.env["workflow.automation.run"]._gc_old_runs()
+        self.env["workflow.automation.firing"]._gc_firings_without_runs()
+
+        self.assertEqual(firings.exists(), kept.firing_id)
+
     def test_the_retention_is_a_setting(self):
         settings = self.env["res.config.settings"].create({})
         self.assertEqual(settings.workflow_automation_run_retention_days, 365)
