@@ -142,6 +142,14 @@ def _timed(cr, func, *args):
     return elapsed, cr.sql_log_count - queries
 
 
+def switch(env, ours=(), theirs=()):
+    """Switch on only the given workflows and rules (nothing for the plain write)."""
+    env["workflow.automation"].with_context(active_test=False).search([]).write({"active": False})
+    env["base.automation"].with_context(active_test=False).search([]).write({"active": False})
+    env["workflow.automation"].browse(ours).write({"active": True})
+    env["base.automation"].browse(theirs).write({"active": True})
+
+
 def _insert_done_runs(Run, run_vals, records):
     """The run rows of a folded write: prepared from what the trigger index keeps, then inserted."""
     Run._insert(Run._prepare_vals_list_of(run_vals, records, Run.env.user, "done"))
@@ -160,7 +168,7 @@ class Bench:
     def setup(self):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            self.switch(env)
+            switch(env)
             user = env["res.users"].create({"name": "Bench owner", "login": f"bench_owner_{time.time_ns()}"})
             teams = env["crm.team"].create([{"name": f"Bench pipeline {i}"} for i in range(IDLE_WORKFLOWS + 2)])
             team, other_team, idle_teams = teams[0], teams[1], teams[2:]
@@ -188,6 +196,7 @@ class Bench:
             self.idle = self._create_workflows(env, idle_teams, ASSIGN_USER.action(self.fixture))
             self.idle_rules = self._create_rules(env, idle_teams[:IDLE_RULES])
             self.matching_rule = self._create_rules(env, team)
+        self._vacuum(analyze=True)
 
     def _create_workflows(self, env, teams, action_vals):
         """One workflow per team, scoped to it, doing the action when a lead reaches the stage."""
@@ -246,13 +255,6 @@ class Bench:
     # Measurements
     # ------------------------------------------------------------------
 
-    def switch(self, env, ours=(), theirs=()):
-        """Switch on only the given workflows and rules (nothing for the plain write)."""
-        env["workflow.automation"].with_context(active_test=False).search([]).write({"active": False})
-        env["base.automation"].with_context(active_test=False).search([]).write({"active": False})
-        env["workflow.automation"].browse(ours).write({"active": True})
-        env["base.automation"].browse(theirs).write({"active": True})
-
     def measure(self, *settings):
         """Return, per setting, ``{shape: (ms, queries)}`` per write, batch and single, best of
         the repeats. The settings are measured side by side, in turns, each after a warming
@@ -269,19 +271,21 @@ class Bench:
 
     def _prepare(self, setting):
         with self.registry.cursor() as cr:
-            self.switch(api.Environment(cr, SUPERUSER_ID, {}), setting.ours, setting.theirs)
+            switch(api.Environment(cr, SUPERUSER_ID, {}), setting.ours, setting.theirs)
         self.registry.clear_cache()
         self._vacuum()
 
-    def _vacuum(self):
+    def _vacuum(self, analyze=False):
         """Clear what the rolled-back writes left behind (dead rows, and their index entries),
         so that every measurement starts from the same tables, and no autovacuum of them runs
-        meanwhile on the other core."""
+        meanwhile on the other core. The statistics are gathered once (``analyze``), after the
+        set-up: sampled anew before each setting, they could give one setting's queries other
+        plans than the next one's."""
         _db, info = odoo.sql_db.connection_info_for(self.registry.db_name)
         with closing(psycopg2.connect(**info)) as connection:
             connection.autocommit = True  # VACUUM runs outside a transaction
             with connection.cursor() as cr:
-                cr.execute(f"VACUUM ANALYZE {', '.join(VACUUMED_TABLES)}")
+                cr.execute(f"VACUUM {'ANALYZE ' if analyze else ''}{', '.join(VACUUMED_TABLES)}")
 
     def _run(self, setting, shape, profile=None):
         """Time one write of ``shape``, in a transaction rolled back afterwards."""
@@ -343,6 +347,8 @@ class TimeBench:
 
     def __init__(self, registry):
         self.registry = registry
+        with registry.cursor() as cr:
+            switch(api.Environment(cr, SUPERUSER_ID, {}))  # what the write lines left on is not measured here
 
     def queue(self, count, kind):
         """Runs per second: ``count`` due runs drained by the cron, and the same action in a loop."""
