@@ -27,9 +27,9 @@ from odoo.modules.registry import Registry
 
 SINGLE_WRITES = 200
 SHAPES = ("batch", "single")  # one write of all the leads; single-record writes, per write
-# Timed writes per shape and round: a batch takes a fraction of a second, which a moment of
-# the shared machine's noise can spoil; the single writes are 200 already
-SAMPLES = {"batch": 3, "single": 1}
+# Timed writes per shape and round: a few, as a moment of the shared machine's noise can spoil
+# one (a batch takes a fraction of a second, the 200 single writes two seconds)
+SAMPLES = {"batch": 3, "single": 3}
 IDLE_WORKFLOWS = 500
 IDLE_RULES = 50  # base_automation's idle rules: 500 of them would take a quarter of an hour
 PRIORITY = "2"  # the choice that "set a field" writes
@@ -476,7 +476,7 @@ def main():
     parser.add_argument("--addons-path", required=True)
     parser.add_argument("--leads", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5,
-                        help="rounds of measured writes per line (best kept): 3 batch writes a round, 1 of the singles")
+                        help="rounds of measured writes per line (best kept): 3 of each shape a round")
     parser.add_argument("--repeat-base-automation", type=int, default=1,
                         help="measured runs per base_automation line, which are slow")
     parser.add_argument("--base-automation-match", action="store_true",
@@ -504,7 +504,8 @@ def run_write_bench(registry, args, report):
     bench = Bench(registry, args.leads, args.repeat)
     bench.setup()
     print(f"{args.leads} opportunities moved in one write (batch); {SINGLE_WRITES} single-record writes "
-          f"(single, per write); best of {args.repeat} rounds, {SAMPLES['batch']} batch writes a round")
+          f"(single, per write); best of {args.repeat} rounds of {SAMPLES['batch']} batch writes and "
+          f"{SAMPLES['single']} times the singles")
     plain, idle = bench.measure(Setting(), Setting(ours=bench.idle))
     for shape, measured in plain.items():
         report.line(f"plain write, {shape}", measured, measured)
