@@ -19,7 +19,6 @@ class WorkflowAutomationFiring(models.Model):
     trigger_id = fields.Many2one("workflow.automation.trigger", ondelete="set null", index=True, readonly=True)
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     user_id = fields.Many2one("res.users", string="Triggered by", ondelete="set null", readonly=True)
-    run_ids = fields.One2many("workflow.automation.run", "firing_id", string="Runs", readonly=True)
 
     @api.autovacuum
     def _gc_firings_without_runs(self):
