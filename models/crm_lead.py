@@ -96,16 +96,16 @@ class CrmLead(models.Model):
         *My Pipeline* of its team. A lead without a team gets one as Odoo gives it.
         """
         return [
-            (leads, {**values, **({"team_id": team.id} if team else {})})
-            for team, leads in self.grouped("team_id").items()
+            (leads, {**values, **({"team_id": team_id} if team_id else {})})
+            for team_id, leads in self._workflow_grouped_by("team_id").items()
         ]
 
     def _workflow_set_stage_vals(self, values):
         """Refuse a stage of another pipeline: the lead's pipeline may have changed since
         the workflow was saved."""
         stage = self.env["crm.stage"].browse(values["stage_id"])
-        for team in self.grouped("team_id"):
-            error = self._workflow_stage_scope_error(stage, team)
+        for team_id in set(self._workflow_cache_values("team_id")):
+            error = self._workflow_stage_scope_error(stage, self.env["crm.team"].browse(team_id))
             if error:
                 raise UserError(error)
         return [(self, values)]

@@ -154,8 +154,8 @@ class WorkflowAutomationMixin(models.AbstractModel):
             field = self._fields[name]
             if field.type in ("one2many", "many2many"):
                 continue
-            expected = field.convert_to_record(field.convert_to_cache(value, self, validate=False), self)
-            if any(record[name] != expected for record in self):
+            expected = field.convert_to_cache(value, self, validate=False)
+            if any(kept != expected for kept in self._workflow_cache_values(name)):
                 raise FoldedValueChanged(name)
 
     def _workflow_record_folded(self, plan):

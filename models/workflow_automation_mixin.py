@@ -240,9 +240,25 @@ class WorkflowAutomationMixin(models.AbstractModel):
             return self.mapped("display_name")
         return [field.convert_to_display_name(value, self) for value in self.mapped(field.name)]
 
-    def _workflow_scope_value(self):
-        """The id the workflow's scope is compared with (a pipeline, a project, ...)."""
-        return self[self._workflow_scope_field].id if self._workflow_scope_field else self.id
+    def _workflow_cache_values(self, name):
+        """The values of field ``name`` of these records, in order, as the cache keeps them (an
+        id or None for a many2one). Read in bulk: on a large batch, reading record by record
+        would cost more than the engine's own work."""
+        self.mapped(name)  # fetches, or computes, what the cache lacks, at once
+        return self.env.cache.get_until_miss(self, self._fields[name])
+
+    def _workflow_grouped_by(self, name):
+        """``{value: records}`` of these records grouped by their value of field ``name``, as
+        the cache keeps it: ``grouped`` without its record-by-record reads."""
+        groups = defaultdict(list)
+        for record_id, value in zip(self._ids, self._workflow_cache_values(name), strict=True):
+            groups[value].append(record_id)
+        return {value: self.browse(record_ids) for value, record_ids in groups.items()}
+
+    def _workflow_scope_values(self):
+        """The ids the workflow's scope is compared with (pipelines, projects, ...), in order."""
+        field_name = self._workflow_scope_field
+        return self._workflow_cache_values(field_name) if field_name else list(self._ids)
 
     def _workflow_scope_ids(self, vals):
         """The scope ids of the batch, before or after writing ``vals``, read in bulk."""
@@ -269,7 +285,10 @@ class WorkflowAutomationMixin(models.AbstractModel):
     def _workflow_snapshot(self, events):
         """The values ``events`` are derived from, read for the whole batch at once."""
         records = self.sudo()
-        snapshot = {record.id: {"stage_id": record.stage_id.id} for record in records}
+        snapshot = {
+            record_id: {"stage_id": stage_id or False}
+            for record_id, stage_id in zip(records._ids, records._workflow_cache_values("stage_id"), strict=True)
+        }
         if FIELD_CHANGED in events:
             names = _changed_fields(events[FIELD_CHANGED])
             for record in records:
@@ -458,10 +477,9 @@ class WorkflowAutomationMixin(models.AbstractModel):
             return []
         # what the triggers compare the records with, read once for all of them
         by_scope = defaultdict(list)
-        company_ids = {}
-        for record in changed:
-            by_scope[record._workflow_scope_value()].append(record.id)
-            company_ids[record.id] = record.company_id.id
+        for record_id, scope_id in zip(changed._ids, changed._workflow_scope_values(), strict=True):
+            by_scope[scope_id].append(record_id)
+        company_ids = dict(zip(changed._ids, changed._workflow_cache_values("company_id"), strict=True))
         matches = []
         for spec in specs:
             if stage_after and spec.to_stage_id and stage_after != spec.to_stage_id:
@@ -471,7 +489,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
             ]
             records = changed.browse([
                 record_id for record_id in ids
-                if company_ids[record_id] in (False, spec.company_id)
+                if company_ids[record_id] in (None, spec.company_id)
                 and (spec.only_ids is None or record_id in spec.only_ids)
             ])
             if records and (spec.from_stage_id or spec.changed_fields or (spec.to_stage_id and not stage_after)):
