@@ -105,6 +105,20 @@ class TestFoldedDrag(WorkflowAutomationCase):
         self.assertIn("check_probability", run.message)
         self.assertEqual(self.count_statements(queries, r"ROLLBACK TO SAVEPOINT"), 2, "the fold, then the action")
 
+    def test_a_value_the_move_overrides_is_written_after_it(self):
+        """crm's write sets 100 % on a lead moved to a won stage, over the folded 55 %: the fold
+        sees that its value was not kept and writes the action after the move, as an unfolded
+        action would."""
+        workflow = self.create_stage_workflow(
+            self.stage_won, [{"kind": "set_field", "set_field_id": self.probability.id, "set_value": "55"}]
+        )
+        with self.capture_queries() as queries:
+            self.drag(self.lead, {"stage_id": self.stage_won.id}, self.dragger)
+            self.env.flush_all()
+        self.assertEqual((self.lead.stage_id, self.lead.probability), (self.stage_won, 55))
+        self.assertEqual(self.runs(workflow).mapped("state"), ["done"])
+        self.assertEqual(self.count_statements(queries, r"ROLLBACK TO SAVEPOINT"), 1, "the fold, replayed")
+
     def test_a_condition_on_what_the_move_changes_is_evaluated_after_it(self):
         """A condition on the stage must see the moved record: the action runs after the move,
         not with it."""
