@@ -255,6 +255,11 @@ class WorkflowAutomationMixin(models.AbstractModel):
             groups[value].append(record_id)
         return {value: self.browse(record_ids) for value, record_ids in groups.items()}
 
+    def _workflow_stage_ids(self):
+        """``{record id: stage id, or False}`` of these records, read in bulk."""
+        stage_ids = self._workflow_cache_values("stage_id")
+        return {record_id: stage_id or False for record_id, stage_id in zip(self._ids, stage_ids, strict=True)}
+
     def _workflow_scope_values(self):
         """The ids the workflow's scope is compared with (pipelines, projects, ...), in order."""
         field_name = self._workflow_scope_field
@@ -262,12 +267,10 @@ class WorkflowAutomationMixin(models.AbstractModel):
 
     def _workflow_scope_ids(self, vals):
         """The scope ids of the batch, before or after writing ``vals``, read in bulk."""
-        field_name = self._workflow_scope_field
-        if not field_name:
-            return set(self.ids)
-        scope_ids = set(self.sudo().mapped(field_name).ids)
-        if vals.get(field_name):
-            scope_ids.add(vals[field_name])
+        scope_ids = set(self.sudo()._workflow_scope_values()) - {None}
+        new_scope_id = self._workflow_scope_field and vals.get(self._workflow_scope_field)
+        if new_scope_id:
+            scope_ids.add(new_scope_id)
         return scope_ids
 
     def _workflow_event_fields(self):
@@ -285,10 +288,7 @@ class WorkflowAutomationMixin(models.AbstractModel):
     def _workflow_snapshot(self, events):
         """The values ``events`` are derived from, read for the whole batch at once."""
         records = self.sudo()
-        snapshot = {
-            record_id: {"stage_id": stage_id or False}
-            for record_id, stage_id in zip(records._ids, records._workflow_cache_values("stage_id"), strict=True)
-        }
+        snapshot = {record_id: {"stage_id": stage_id} for record_id, stage_id in records._workflow_stage_ids().items()}
         if FIELD_CHANGED in events:
             names = _changed_fields(events[FIELD_CHANGED])
             for record in records:
@@ -309,7 +309,10 @@ class WorkflowAutomationMixin(models.AbstractModel):
         """Return the records of ``self`` on which ``event`` happened since ``before``."""
         records = self.sudo()
         if event in STAGE_EVENTS:
-            return records.filtered(lambda r: r.stage_id.id != before[r.id]["stage_id"])
+            return records.browse([
+                record_id for record_id, stage_id in records._workflow_stage_ids().items()
+                if stage_id != before[record_id]["stage_id"]
+            ])
         if event == FIELD_CHANGED:
             return records.filtered(lambda r: r._workflow_values(before[r.id][event]) != before[r.id][event])
         raise NotImplementedError(event)
